@@ -1,0 +1,329 @@
+"""A collection's source of truth: ids, texts, metadata and float32 vectors in one SQLite file.
+
+WAL mode with ``synchronous=FULL``: a write is on disk when its transaction commits. Every write
+batch gets the next sequence number; each written version of a document gets a fresh, increasing
+graph label, and the labels it replaces are recorded as tombstones with the batch's sequence
+number, so the HNSW graph can be brought up to date from any snapshot by replaying what came
+after it (see ``collection.py``).
+
+One writer connection (callers serialise writes); readers take pooled connections, which WAL lets
+run alongside the writer.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from .filters import compile_where, field_rows
+from .schemas import CollectionInfo, Metadata, Record
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS info (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 0),
+    body BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS state (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 0),
+    seq INTEGER NOT NULL,
+    next_label INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    label INTEGER NOT NULL UNIQUE,
+    seq INTEGER NOT NULL,
+    text TEXT,
+    metadata BLOB,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_seq ON documents (seq);
+CREATE TABLE IF NOT EXISTS tombstones (
+    label INTEGER PRIMARY KEY,
+    seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS fields (
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value ANY NOT NULL,
+    label INTEGER NOT NULL,
+    PRIMARY KEY (key, kind, value, label)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS fields_label ON fields (label);
+"""
+
+_MAX_PARAMS = 900  # stay under SQLite's host-parameter limit on old builds
+_encode = msgspec.json.Encoder().encode
+_decode_metadata = msgspec.json.Decoder(dict[str, Any]).decode
+_info_decoder = msgspec.json.Decoder(CollectionInfo)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=OFF")
+    return conn
+
+
+def _chunks(items: Sequence[Any], size: int = _MAX_PARAMS) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class Documents:
+    FILENAME = "documents.sqlite3"
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / self.FILENAME
+        self._writer = _connect(self.path)
+        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._all: list[sqlite3.Connection] = [self._writer]
+        self._all_lock = threading.Lock()
+
+    @classmethod
+    def create(cls, directory: Path, info: CollectionInfo) -> Documents:
+        docs = cls(directory)
+        with docs._transaction() as conn:  # executescript() would commit mid-way
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT INTO info VALUES (0, ?)", (_encode(info),))
+            conn.execute("INSERT INTO state VALUES (0, 0, 0)")
+        return docs
+
+    def info(self) -> CollectionInfo:
+        with self._reader() as conn:
+            (body,) = conn.execute("SELECT body FROM info").fetchone()
+        return _info_decoder.decode(body)
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+
+    # -- connections ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._writer
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = self._readers.get_nowait()
+        except queue.Empty:
+            conn = _connect(self.path)
+            conn.execute("PRAGMA query_only=ON")
+            with self._all_lock:
+                self._all.append(conn)
+        try:
+            yield conn
+        finally:
+            self._readers.put(conn)
+
+    # -- writes (one writer at a time) --------------------------------------------------------
+
+    def upsert(
+        self,
+        ids: list[str],
+        vectors: np.ndarray,
+        texts: list[str | None],
+        metadatas: list[Metadata | None],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Write a batch in one transaction; return ``(new_labels, replaced_labels)``."""
+        with self._transaction() as conn:
+            seq, first = conn.execute("SELECT seq + 1, next_label FROM state").fetchone()
+            labels = np.arange(first, first + len(ids), dtype=np.uint64)
+            replaced = self._labels_of(conn, ids)
+            self._forget(conn, replaced, seq)
+            conn.executemany(
+                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    (id_, label, seq, text, None if meta is None else _encode(meta), vec.tobytes())
+                    for id_, label, text, meta, vec in zip(
+                        ids, labels.tolist(), texts, metadatas, vectors, strict=True
+                    )
+                ),
+            )
+            conn.executemany(
+                "INSERT INTO fields VALUES (?, ?, ?, ?)",
+                (
+                    (key, kind, value, label)
+                    for label, meta in zip(labels.tolist(), metadatas, strict=True)
+                    for key, kind, value in field_rows(meta)
+                ),
+            )
+            conn.execute("UPDATE state SET seq = ?, next_label = ?", (seq, first + len(ids)))
+        return labels, replaced
+
+    def delete(self, labels: np.ndarray) -> int:
+        """Delete documents by label in one transaction; return how many existed."""
+        if not len(labels):
+            return 0
+        with self._transaction() as conn:
+            (seq,) = conn.execute("SELECT seq + 1 FROM state").fetchone()
+            existing = []
+            for chunk in _chunks(labels.tolist()):
+                rows = conn.execute(
+                    f"SELECT label FROM documents WHERE label IN ({_marks(len(chunk))})", chunk
+                )
+                existing.extend(label for (label,) in rows)
+            if not existing:
+                return 0
+            self._forget(conn, np.asarray(existing, dtype=np.uint64), seq)
+            for chunk in _chunks(existing):
+                conn.execute(f"DELETE FROM documents WHERE label IN ({_marks(len(chunk))})", chunk)
+            conn.execute("UPDATE state SET seq = ?", (seq,))
+        return len(existing)
+
+    def prune_tombstones(self, upto_seq: int) -> None:
+        """Tombstones a durable snapshot already covers are no longer needed for replay."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM tombstones WHERE seq <= ?", (upto_seq,))
+
+    @staticmethod
+    def _labels_of(conn: sqlite3.Connection, ids: list[str]) -> np.ndarray:
+        labels: list[int] = []
+        for chunk in _chunks(ids):
+            rows = conn.execute(
+                f"SELECT label FROM documents WHERE id IN ({_marks(len(chunk))})", chunk
+            )
+            labels.extend(label for (label,) in rows)
+        return np.asarray(labels, dtype=np.uint64)
+
+    @staticmethod
+    def _forget(conn: sqlite3.Connection, labels: np.ndarray, seq: int) -> None:
+        """Tombstone old labels and drop their metadata rows (their documents rows go too)."""
+        if not len(labels):
+            return
+        plain = labels.tolist()
+        conn.executemany(
+            "INSERT OR REPLACE INTO tombstones VALUES (?, ?)", ((l, seq) for l in plain)
+        )
+        for chunk in _chunks(plain):
+            conn.execute(f"DELETE FROM fields WHERE label IN ({_marks(len(chunk))})", chunk)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def state(self) -> tuple[int, int]:
+        """``(seq, next_label)``: the last committed batch and the next label to allocate."""
+        with self._reader() as conn:
+            return conn.execute("SELECT seq, next_label FROM state").fetchone()
+
+    def count(self) -> int:
+        with self._reader() as conn:
+            return conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+
+    def labels_for_ids(self, ids: list[str]) -> np.ndarray:
+        with self._reader() as conn:
+            return self._labels_of(conn, ids)
+
+    def matching_labels(
+        self, where: dict[str, Any] | None, upto_label: int | None = None
+    ) -> np.ndarray:
+        """Labels of live documents matching ``where`` (all when ``None``), optionally capped."""
+        sql, params = compile_where(where) if where else ("SELECT label FROM documents", [])
+        if upto_label is not None:
+            sql = f"SELECT label FROM ({sql}) WHERE label <= ?"
+            params = [*params, upto_label]
+        with self._reader() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return np.fromiter((label for (label,) in rows), dtype=np.uint64, count=len(rows))
+
+    def by_labels(
+        self, labels: Sequence[int]
+    ) -> dict[int, tuple[str, str | None, Metadata | None]]:
+        """``label -> (id, text, metadata)`` for the labels that still exist."""
+        found: dict[int, tuple[str, str | None, Metadata | None]] = {}
+        with self._reader() as conn:
+            for chunk in _chunks(list(labels)):
+                rows = conn.execute(
+                    f"SELECT label, id, text, metadata FROM documents WHERE label IN ({_marks(len(chunk))})",
+                    chunk,
+                )
+                for label, id_, text, meta in rows:
+                    found[label] = (id_, text, None if meta is None else _decode_metadata(meta))
+        return found
+
+    def get(self, ids: list[str]) -> list[Record]:
+        """Records for the ids that exist, in the order asked."""
+        found: dict[str, Record] = {}
+        with self._reader() as conn:
+            for chunk in _chunks(ids):
+                rows = conn.execute(
+                    f"SELECT id, text, metadata, vector FROM documents WHERE id IN ({_marks(len(chunk))})",
+                    chunk,
+                )
+                for row in rows:
+                    found[row[0]] = _record(row)
+        return [found[id_] for id_ in ids if id_ in found]
+
+    def scroll(self, limit: int, after: str | None, where: dict[str, Any] | None) -> list[Record]:
+        """Up to ``limit`` records ordered by id, strictly after ``after``."""
+        sql = "SELECT id, text, metadata, vector FROM documents WHERE id > ?"
+        params: list[object] = [after if after is not None else ""]
+        if where:
+            filter_sql, filter_params = compile_where(where)
+            sql += f" AND label IN ({filter_sql})"
+            params.extend(filter_params)
+        sql += " ORDER BY id LIMIT ?"
+        params.append(limit)
+        with self._reader() as conn:
+            return [_record(row) for row in conn.execute(sql, params)]
+
+    def changes_after(self, seq: int, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(labels, vectors)`` of live documents written after ``seq``, in label order."""
+        last = -1
+        with self._reader() as conn:
+            while True:
+                rows = conn.execute(
+                    "SELECT label, vector FROM documents WHERE seq > ? AND label > ? "
+                    "ORDER BY label LIMIT ?",
+                    (seq, last, batch),
+                ).fetchall()
+                if not rows:
+                    return
+                labels = np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows))
+                vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+                yield labels, vectors.reshape(len(rows), -1)
+                last = rows[-1][0]
+
+    def tombstones_after(self, seq: int) -> np.ndarray:
+        with self._reader() as conn:
+            rows = conn.execute("SELECT label FROM tombstones WHERE seq > ?", (seq,)).fetchall()
+        return np.fromiter((label for (label,) in rows), dtype=np.uint64, count=len(rows))
+
+
+def _record(row: tuple[str, str | None, bytes | None, bytes]) -> Record:
+    id_, text, meta, vector = row
+    return Record(
+        id=id_,
+        text=text,
+        metadata=None if meta is None else _decode_metadata(meta),
+        vector=np.frombuffer(vector, dtype=np.float32).copy(),
+    )
+
+
+def now() -> int:
+    return int(time.time())

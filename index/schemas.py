@@ -1,0 +1,71 @@
+"""Value types of the index's public API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+import numpy as np
+
+Metric = Literal["cosine", "ip", "l2"]
+METRICS: tuple[str, ...] = ("cosine", "ip", "l2")
+
+MetadataValue = str | int | float | bool | list[str | int | float | bool]
+Metadata = dict[str, MetadataValue]
+
+
+class HnswParams(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """HNSW graph parameters of a collection.
+
+    ``m`` and ``ef_construction`` are fixed when the collection is created; ``ef_search`` is the
+    default search breadth, overridable per query. The defaults reach recall@10 >= 0.98 on
+    256-dimensional text embeddings (see ``benchmarks/README.md``).
+    """
+
+    m: Annotated[int, msgspec.Meta(ge=2, le=128)] = 16
+    ef_construction: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 200
+    ef_search: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64
+
+
+class CollectionInfo(msgspec.Struct, kw_only=True, frozen=True):
+    """What a collection was created with; ``metadata`` is the caller's own, stored verbatim."""
+
+    name: str
+    dim: int
+    metric: Metric
+    hnsw: HnswParams
+    metadata: dict[str, Any]
+    created_at: int  # unix seconds
+
+
+class Record(msgspec.Struct, kw_only=True):
+    """A stored document."""
+
+    id: str
+    text: str | None
+    metadata: Metadata | None
+    vector: np.ndarray | None  # float32 [dim], as upserted
+
+
+class Hit(msgspec.Struct, kw_only=True):
+    """One search result. ``score`` is higher-is-better; ``distance`` is hnswlib's raw distance."""
+
+    id: str
+    score: float
+    distance: float
+    text: str | None
+    metadata: Metadata | None
+
+
+class Page(msgspec.Struct, kw_only=True):
+    """One page of :meth:`Collection.scroll`, ordered by id.
+
+    Pass ``next_after`` as ``after`` to get the next page; it is ``None`` on the last page.
+    """
+
+    records: list[Record]
+    next_after: str | None
+
+    @property
+    def has_more(self) -> bool:
+        return self.next_after is not None
