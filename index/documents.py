@@ -219,7 +219,7 @@ class Documents:
             return
         plain = labels.tolist()
         conn.executemany(
-            "INSERT OR REPLACE INTO tombstones VALUES (?, ?)", ((l, seq) for l in plain)
+            "INSERT OR REPLACE INTO tombstones VALUES (?, ?)", ((label, seq) for label in plain)
         )
         for chunk in _chunks(plain):
             conn.execute(f"DELETE FROM fields WHERE label IN ({_marks(len(chunk))})", chunk)
@@ -258,10 +258,8 @@ class Documents:
         found: dict[int, tuple[str, str | None, Metadata | None]] = {}
         with self._reader() as conn:
             for chunk in _chunks(list(labels)):
-                rows = conn.execute(
-                    f"SELECT label, id, text, metadata FROM documents WHERE label IN ({_marks(len(chunk))})",
-                    chunk,
-                )
+                sql = "SELECT label, id, text, metadata FROM documents WHERE label IN ({})"
+                rows = conn.execute(sql.format(_marks(len(chunk))), chunk)
                 for label, id_, text, meta in rows:
                     found[label] = (id_, text, None if meta is None else _decode_metadata(meta))
         return found
@@ -271,10 +269,8 @@ class Documents:
         found: dict[str, Record] = {}
         with self._reader() as conn:
             for chunk in _chunks(ids):
-                rows = conn.execute(
-                    f"SELECT id, text, metadata, vector FROM documents WHERE id IN ({_marks(len(chunk))})",
-                    chunk,
-                )
+                sql = "SELECT id, text, metadata, vector FROM documents WHERE id IN ({})"
+                rows = conn.execute(sql.format(_marks(len(chunk))), chunk)
                 for row in rows:
                     found[row[0]] = _record(row)
         return [found[id_] for id_ in ids if id_ in found]

@@ -102,8 +102,9 @@ def _compile_field(key: str, condition: Any, params: list[object], path: str) ->
             if isinstance(operand, bool) or not isinstance(operand, int | float):
                 raise FilterError(f"{where} needs a number, got {operand!r}", param=where)
             params.extend([key, operand])
+            comparison = _COMPARISONS[op]
             parts.append(
-                f"SELECT label FROM fields WHERE key = ? AND kind = 'n' AND value {_COMPARISONS[op]} ?"
+                f"SELECT label FROM fields WHERE key = ? AND kind = 'n' AND value {comparison} ?"
             )
         else:
             raise FilterError(

@@ -98,7 +98,7 @@ class Store:
         hnsw: HnswParams | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> Collection:
-        """Create an empty collection; raises :class:`CollectionExistsError` if the name is taken."""
+        """Create an empty collection; :class:`CollectionExistsError` if the name is taken."""
         check_collection_name(name)
         if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 65_536:
             raise InvalidArgumentError("dim must be an integer from 1 to 65536", param="dim")
