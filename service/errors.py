@@ -55,7 +55,9 @@ class ServiceError(Exception):
 
     def body(self) -> ErrorBody:
         return ErrorBody(
-            error=ErrorDetail(message=self.message, type=self.type, param=self.param, code=self.code)
+            error=ErrorDetail(
+                message=self.message, type=self.type, param=self.param, code=self.code
+            )
         )
 
 

@@ -1,0 +1,87 @@
+"""``create_app(settings)``: the Litestar application and the resources its lifespan owns.
+
+Usage::
+
+    app = create_app(Settings.load(environ=os.environ))   # then serve it with uvicorn
+
+The lifespan opens long-lived resources once (the shared ``httpx.AsyncClient``, the local
+model, the cache) and puts them on ``app.state``; handlers get them by dependency injection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from service.auth import BearerAuth
+from service.embeddings import EmbeddingService
+from service.handlers import handle_exception
+from service.metrics import Metrics
+from service.routes import ROUTES
+from service.settings import Settings
+from service.telemetry import HTTPMetrics
+
+logger = logging.getLogger(__name__)
+
+__version__ = "0.1.0"
+
+
+def _embeddings(state: State) -> EmbeddingService:
+    return state.embeddings
+
+
+def _metrics(state: State) -> Metrics:
+    return state.metrics
+
+
+def create_app(settings: Settings) -> Litestar:
+    """Build the app; nothing is opened until the ASGI server runs its lifespan."""
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        http = None
+        if settings.upstream_url is not None:
+            limit = settings.upstream_concurrency
+            http = httpx.AsyncClient(
+                timeout=httpx.Timeout(settings.upstream_timeout, connect=10.0),
+                limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+            )
+        embeddings = await EmbeddingService.open(settings, http, metrics)
+        app.state.embeddings = embeddings
+        # The collections API (issue 4) opens ``index.Store(settings.data_dir)`` here and puts
+        # it on ``app.state.store``, closing it in the ``finally`` below.
+        try:
+            yield
+        finally:
+            await embeddings.aclose()
+            if http is not None:
+                await http.aclose()
+
+    middleware = [BearerAuth(settings.api_keys)] if settings.api_keys else []
+    app = Litestar(
+        route_handlers=ROUTES,
+        lifespan=[lifespan],
+        state=State({"settings": settings, "metrics": metrics}),
+        dependencies={
+            "embeddings": Provide(_embeddings, sync_to_thread=False),
+            "metrics": Provide(_metrics, sync_to_thread=False),
+        },
+        middleware=middleware,
+        exception_handlers={Exception: handle_exception},
+        request_max_body_size=int(settings.max_body_mb * 1024 * 1024),
+        openapi_config=OpenAPIConfig(title="semsearch", version=__version__),
+        logging_config=None,
+        debug=False,
+    )
+    # Outermost layer, like Litestar's OpenTelemetry plugin: it also sees unmatched routes.
+    app.asgi_handler = HTTPMetrics(app.asgi_handler, metrics)
+    return app

@@ -1,0 +1,1 @@
+"""Subcommands of the ``semsearch`` CLI, one module each (see ``service.cli.COMMANDS``)."""

@@ -1,0 +1,201 @@
+"""``EmbeddingService``: the one facade the HTTP routes and the search API call.
+
+Usage::
+
+    service = await EmbeddingService.open(settings, http_client, metrics)
+    info = service.resolve("wordllama-l2-supercat")
+    result = await service.embed(info.id, ["some text"], dimensions=64)
+    await service.aclose()
+
+It routes by model id, answers cacheable providers (upstream) from the persistent cache first,
+sends only the misses on, and lets concurrent identical misses share one computation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import httpx
+import numpy as np
+
+from service.embeddings.cache import EmbeddingCache, make_key
+from service.embeddings.local import LocalModel
+from service.embeddings.router import (
+    LocalProvider,
+    ModelRouter,
+    ModelSource,
+    Provider,
+    UpstreamProvider,
+)
+from service.embeddings.singleflight import SingleFlight
+from service.embeddings.types import EmbedResult, Inputs, ModelInfo
+from service.embeddings.upstream import UpstreamClient
+from service.errors import ServiceUnavailableError
+from service.metrics import Metrics
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+Entry = tuple[np.ndarray, int]  # (vector, token count)
+
+
+class EmbeddingService:
+    """Routes, caches and single-flights embedding requests. Event-loop only."""
+
+    def __init__(
+        self,
+        router: ModelRouter,
+        providers: dict[str, Provider],
+        *,
+        cache: EmbeddingCache | None = None,
+        metrics: Metrics | None = None,
+        local_model: LocalModel | None = None,
+    ) -> None:
+        self.router = router
+        self.providers = providers
+        self.metrics = metrics or Metrics()
+        self._cache = cache
+        self._local_model = local_model
+        # One thread owns the SQLite connection: a single writer, and reads never race it.
+        self._cache_thread = ThreadPoolExecutor(1, thread_name_prefix="embedding-cache")
+        self._flight = SingleFlight()
+        self._fills: set[asyncio.Task[None]] = set()
+        self._executors: list[ThreadPoolExecutor] = []
+
+    @classmethod
+    async def open(
+        cls, settings: Settings, http: httpx.AsyncClient | None, metrics: Metrics
+    ) -> EmbeddingService:
+        """Load the local model and open the cache (both off the loop); wire the upstream."""
+        loop = asyncio.get_running_loop()
+        model_threads = ThreadPoolExecutor(2, thread_name_prefix="wordllama")
+        model = await loop.run_in_executor(model_threads, LocalModel.load)
+        providers: dict[str, Provider] = {"local": LocalProvider(model, model_threads)}
+        if settings.upstream_url is not None:
+            if http is None:
+                raise ValueError("an upstream is configured but no HTTP client was given")
+            providers["upstream"] = UpstreamProvider(UpstreamClient(http, settings, metrics))
+        router = ModelRouter(
+            [model.info],
+            upstream=settings.upstream_url is not None,
+            upstream_models=settings.upstream_models,
+        )
+        cache = None
+        if settings.cache_max_mb > 0:
+            max_bytes = int(settings.cache_max_mb * 1024 * 1024)
+            cache = await loop.run_in_executor(
+                None, EmbeddingCache.open, settings.data_dir, max_bytes, metrics
+            )
+        service = cls(router, providers, cache=cache, metrics=metrics, local_model=model)
+        service._executors.append(model_threads)
+        return service
+
+    def register(self, source: ModelSource, provider_name: str, provider: Provider) -> None:
+        """Plug in another model source and its provider (the fine-tuned ``ft:`` seam)."""
+        self.providers[provider_name] = provider
+        self.router.register(source)
+
+    def resolve(self, model: str) -> ModelInfo:
+        """The model's info; raises ``ModelNotFoundError`` (404 model_not_found)."""
+        return self.router.resolve(model)
+
+    def list_models(self) -> list[ModelInfo]:
+        return self.router.list_models()
+
+    def count_tokens(self, model: str, texts: list[str]) -> list[int] | None:
+        """Token counts by the local tokenizer; ``None`` when the model is not local."""
+        info = self.resolve(model)
+        if info.provider != "local" or self._local_model is None:
+            return None
+        return self._local_model.count_tokens(texts)
+
+    async def embed(self, model: str, inputs: Inputs, dimensions: int | None = None) -> EmbedResult:
+        """Embed ``inputs`` (texts or token arrays) in order. Never blocks the event loop."""
+        info = self.resolve(model)
+        provider = self.providers[info.provider]
+        if not inputs:
+            width = dimensions or info.native_dimensions or 0
+            return EmbedResult(np.zeros((0, width), np.float32), 0, info.id)
+        if self._cache is not None and provider.cacheable:
+            vectors, tokens = await self._embed_cached(info, provider, inputs, dimensions)
+        else:
+            vectors, tokens = await provider.embed(info, inputs, dimensions)
+        prompt_tokens = sum(tokens)
+        self.metrics.embedding_tokens.inc(prompt_tokens, model=info.id, provider=info.provider)
+        self.metrics.embedding_inputs.inc(len(inputs), model=info.id, provider=info.provider)
+        return EmbedResult(vectors, prompt_tokens, info.id)
+
+    async def _embed_cached(
+        self, info: ModelInfo, provider: Provider, inputs: Inputs, dimensions: int | None
+    ) -> tuple[np.ndarray, list[int]]:
+        keys = [make_key(info.id, dimensions, item) for item in inputs]
+        assert self._cache is not None
+        found: dict[bytes, Entry] = await self._in_cache_thread(self._cache.get_many, keys)
+        hits = sum(key in found for key in keys)
+        self.metrics.cache_hits.inc(hits)
+        self.metrics.cache_misses.inc(len(keys) - hits)
+        missing = {key: item for key, item in zip(keys, inputs, strict=True) if key not in found}
+        if missing:
+            owned, futures = self._flight.claim(missing)
+            if owned:
+                items = [missing[key] for key in owned]
+                task = asyncio.create_task(self._fill(info, provider, owned, items, dimensions))
+                self._fills.add(task)
+                task.add_done_callback(self._fills.discard)
+            for key, future in futures.items():
+                # shield: a client hanging up must not cancel what other waiters share.
+                found[key] = await asyncio.shield(future)
+        first = found[keys[0]][0]
+        vectors = np.empty((len(keys), first.shape[0]), dtype=np.float32)
+        tokens = []
+        for row, key in enumerate(keys):
+            vector, count = found[key]
+            vectors[row] = vector
+            tokens.append(count)
+        return vectors, tokens
+
+    async def _fill(
+        self,
+        info: ModelInfo,
+        provider: Provider,
+        keys: list[Any],
+        items: list[Any],
+        dimensions: int | None,
+    ) -> None:
+        """Compute owned misses once, store them, then wake every waiter."""
+        assert self._cache is not None
+        try:
+            # Re-check: another fill may have stored these between our lookup and our claim.
+            found = await self._in_cache_thread(self._cache.get_many, keys)
+            todo = [i for i, key in enumerate(keys) if key not in found]
+            if todo:
+                vectors, tokens = await provider.embed(info, [items[i] for i in todo], dimensions)
+                fresh = [(keys[i], vectors[j], tokens[j]) for j, i in enumerate(todo)]
+                await self._in_cache_thread(self._cache.put_many, fresh)
+                found.update((key, (vector, count)) for key, vector, count in fresh)
+        except asyncio.CancelledError:
+            self._flight.fail(keys, ServiceUnavailableError("the service is shutting down"))
+            raise
+        except Exception as exc:  # waiters re-raise it; nothing is cached from a failure
+            self._flight.fail(keys, exc)
+            return
+        for key in keys:
+            self._flight.resolve(key, found[key])
+
+    async def _in_cache_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._cache_thread, fn, *args)
+
+    async def aclose(self) -> None:
+        for task in list(self._fills):
+            task.cancel()
+        await asyncio.gather(*self._fills, return_exceptions=True)
+        if self._cache is not None:
+            await self._in_cache_thread(self._cache.close)
+        self._cache_thread.shutdown(wait=True)
+        for executor in self._executors:
+            executor.shutdown(wait=False, cancel_futures=True)

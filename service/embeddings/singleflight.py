@@ -1,0 +1,62 @@
+"""Single-flight: concurrent requests for the same missing key share one computation.
+
+Usage::
+
+    flight = SingleFlight()
+    owned, waiting = flight.claim(keys)        # owned: compute these; waiting: futures to await
+    ... compute owned ... then flight.resolve(key, value) or flight.fail(keys, exc)
+
+The owner's work should run in its own task (``EmbeddingService`` does) so that a client who
+hangs up does not cancel the answer the other waiters need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Hashable, Iterable
+from typing import Any
+
+
+class SingleFlight:
+    """Per-key futures for work in progress. Event-loop only; not thread-safe."""
+
+    def __init__(self) -> None:
+        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self._inflight)
+
+    def claim(
+        self, keys: Iterable[Hashable]
+    ) -> tuple[list[Hashable], dict[Hashable, asyncio.Future[Any]]]:
+        """Split keys into those the caller must compute and futures of those already running."""
+        loop = asyncio.get_running_loop()
+        owned: list[Hashable] = []
+        futures: dict[Hashable, asyncio.Future[Any]] = {}
+        for key in keys:
+            if key in futures:
+                continue
+            future = self._inflight.get(key)
+            if future is None:
+                future = self._inflight[key] = loop.create_future()
+                # Mark any exception as retrieved: waiters may all have gone away.
+                future.add_done_callback(_consume)
+                owned.append(key)
+            futures[key] = future
+        return owned, futures
+
+    def resolve(self, key: Hashable, value: Any) -> None:
+        future = self._inflight.pop(key, None)
+        if future is not None and not future.done():
+            future.set_result(value)
+
+    def fail(self, keys: Iterable[Hashable], exc: BaseException) -> None:
+        for key in keys:
+            future = self._inflight.pop(key, None)
+            if future is not None and not future.done():
+                future.set_exception(exc)
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
