@@ -25,7 +25,7 @@ import numpy as np
 
 from .documents import Documents
 from .errors import InvalidArgumentError, StoreClosedError
-from .filters import compile_where
+from .filters import check_where
 from .graph import Graph
 from .rwlock import ReadWriteLock
 from .schemas import CollectionInfo, Hit, Metadata, Page, Record
@@ -144,8 +144,12 @@ class Collection:
         """Delete by ids, by filter, or both (ids that also match); return how many went."""
         if ids is None and where is None:
             raise InvalidArgumentError("delete needs ids, where, or both", param="ids")
-        if where is not None:
-            compile_where(where)  # validate before touching anything
+        where = check_where(where)  # validate before touching anything
+        if ids is None and where is None:
+            raise InvalidArgumentError(
+                "delete by an empty filter would delete everything; drop the collection instead",
+                param="where",
+            )
         with self._writing():
             if ids is not None:
                 labels = self._docs.labels_for_ids(check_ids(ids))
@@ -236,7 +240,7 @@ class Collection:
             )
         if after is not None and not isinstance(after, str):
             raise InvalidArgumentError("after must be a document id", param="after")
-        records = self._docs.scroll(limit + 1, after, where)
+        records = self._docs.scroll(limit + 1, after, check_where(where))
         has_more = len(records) > limit
         records = records[:limit]
         return Page(records=records, next_after=records[-1].id if has_more else None)
@@ -261,8 +265,7 @@ class Collection:
             isinstance(ef, bool) or not isinstance(ef, int) or not 1 <= ef <= 4096
         ):
             raise InvalidArgumentError("ef must be an integer from 1 to 4096", param="ef")
-        if where is not None:
-            compile_where(where)
+        where = check_where(where)
         custom_ef = ef is not None and ef != self.info.hnsw.ef_search
         # hnswlib's ef is one setting per index: a query with its own ef runs alone.
         lock = self._graph_lock.writing() if custom_ef else self._graph_lock.reading()

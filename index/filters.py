@@ -47,6 +47,14 @@ def field_rows(metadata: Mapping[str, Any] | None) -> list[tuple[str, str, objec
     return sorted(rows, key=repr)
 
 
+def check_where(where: Any) -> dict[str, Any] | None:
+    """Validate a filter; ``None`` and ``{}`` both mean "no filter" and come back as ``None``."""
+    if where is None or (isinstance(where, Mapping) and not where):
+        return None
+    compile_where(where)
+    return dict(where)
+
+
 def compile_where(where: Mapping[str, Any]) -> tuple[str, list[object]]:
     """Compile a filter to ``(sql, params)``: a query whose rows are the matching labels."""
     params: list[object] = []

@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from crash_writer import DIM, batch, expected_state
+
+from index import Store
+
+WRITER = Path(__file__).with_name("crash_writer.py")
+
+
+def fill(store: Store, n: int = 300, seed: int = 0) -> np.ndarray:
+    col = store.create_collection("docs", dim=8, metric="l2")
+    vectors = np.random.default_rng(seed).normal(size=(n, 8)).astype(np.float32)
+    col.upsert(
+        [f"d{i}" for i in range(n)],
+        vectors,
+        [f"t{i}" for i in range(n)],
+        [{"i": i} for i in range(n)],
+    )
+    col.delete(ids=[f"d{i}" for i in range(0, n, 3)])
+    return vectors
+
+
+def answers(store: Store, vectors: np.ndarray) -> list[list[tuple[str, float]]]:
+    col = store.get_collection("docs")
+    return [[(h.id, round(h.score, 4)) for h in hits] for hits in col.query(vectors[:20], k=5)]
+
+
+def test_reopen_after_close_gives_the_same_answers(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        vectors = fill(store)
+        before = answers(store, vectors)
+    assert list((tmp_path / "collections" / "docs" / "snapshots").iterdir())
+    with Store(tmp_path) as store:
+        col = store.get_collection("docs")
+        assert col._unsnapshotted == 0  # nothing to replay: the close snapshotted
+        assert col.count() == 200
+        assert answers(store, vectors) == before
+
+
+def _write_and_exit_without_closing(tmp_path: Path) -> None:
+    code = (
+        "import os, sys; sys.path.insert(0, %r)\n"
+        "from test_durability import fill\nfrom index import Store\n"
+        "fill(Store(%r)); os._exit(0)\n" % (str(Path(__file__).parent), str(tmp_path))
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_writes_after_the_last_snapshot_are_replayed(tmp_path: Path) -> None:
+    _write_and_exit_without_closing(tmp_path)  # no close, so no snapshot: only SQLite has it
+    with Store(tmp_path) as store:
+        col = store.get_collection("docs")
+        assert col._unsnapshotted == 200
+        vectors = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
+        [[hit]] = col.query(vectors[1:2], k=1)
+        assert (hit.id, hit.score) == ("d1", pytest.approx(0.0, abs=1e-4))
+        assert col.query(vectors[0:1], k=1)[0][0].id != "d0"  # deleted
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "truncate", "missing", "bad-meta"])
+def test_a_damaged_or_missing_snapshot_is_rebuilt(tmp_path: Path, damage: str, caplog) -> None:
+    with Store(tmp_path) as store:
+        vectors = fill(store)
+        before = answers(store, vectors)
+    [snapshot] = (tmp_path / "collections" / "docs" / "snapshots").iterdir()
+    graph = snapshot / "graph.hnsw"
+    if damage == "corrupt":
+        data = bytearray(graph.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        graph.write_bytes(bytes(data))
+    elif damage == "truncate":
+        graph.write_bytes(graph.read_bytes()[:1000])
+    elif damage == "missing":
+        graph.unlink()
+    else:
+        (snapshot / "meta.json").write_text("{not json")
+    with caplog.at_level(logging.WARNING, logger="index"), Store(tmp_path) as store:
+        assert answers(store, vectors) == before
+    assert "rebuilding from SQLite" in caplog.text
+
+
+def test_queries_run_while_a_writer_writes(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        col = store.create_collection("live", dim=8)
+        rng = np.random.default_rng(1)
+        col.upsert([f"seed{i}" for i in range(50)], rng.normal(size=(50, 8)))
+        errors: list[BaseException] = []
+        done = threading.Event()
+
+        def query_loop() -> None:
+            q = np.random.default_rng(2).normal(size=(1, 8))
+            try:
+                while not done.is_set():
+                    [hits] = col.query(q, k=10, where={"$or": [{"w": 1}, {"w": 2}]})
+                    assert len({h.id for h in hits}) == len(hits)
+                    col.query(q, k=10)
+            except BaseException as exc:  # surfaced below
+                errors.append(exc)
+
+        readers = [threading.Thread(target=query_loop) for _ in range(3)]
+        for t in readers:
+            t.start()
+        for n in range(30):
+            ids = [f"d{i}" for i in rng.integers(300, size=40)]
+            ids = sorted(set(ids))
+            col.upsert(ids, rng.normal(size=(len(ids), 8)), metadatas=[{"w": n % 3}] * len(ids))
+            col.delete(ids=ids[:5])
+        done.set()
+        for t in readers:
+            t.join()
+        assert not errors, errors
+
+
+def _verify(data_dir: Path, acked: int) -> None:
+    """Every acknowledged batch is there exactly; the batch in flight may or may not be."""
+    must = expected_state(acked)
+    may = expected_state(acked + 1)
+    with Store(data_dir) as store:
+        col = store.get_collection("crash")
+        stored = {r.id: r for r in col.scroll(limit=10_000).records}
+        for id_ in set(must) | set(may) | set(stored):
+            candidates = {must.get(id_), may.get(id_)}  # equal unless batch acked+1 touched id_
+            record = stored.get(id_)
+            if record is None:
+                assert None in candidates, f"{id_} was acknowledged but is missing"
+                continue
+            [version] = [v for v in candidates if v and v[0] == record.metadata["batch"]]
+            written = batch(version[0])
+            np.testing.assert_array_equal(record.vector, written["vectors"][version[1]])
+            assert record.text == written["texts"][version[1]]
+            assert record.metadata == written["metadatas"][version[1]]
+        # The graph agrees with SQLite: each document is its own nearest neighbour.
+        sample = list(stored.values())[:50]
+        if sample:
+            results = col.query(np.stack([r.vector for r in sample]), k=1)
+            assert [hits[0].id for hits in results] == [r.id for r in sample]
+        assert col.count() == len(stored)
+
+
+@pytest.mark.slow
+def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
+    rounds = random.Random(os.environ.get("PYTEST_XDIST_WORKER", "crash"))
+    acked = -1
+    for _ in range(6):
+        child = subprocess.Popen(
+            [sys.executable, str(WRITER), str(tmp_path), str(acked + 1)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": os.getcwd()},
+        )
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + rounds.uniform(0.2, 1.5)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(child.stdout))  # type: ignore[arg-type]
+        reader.start()
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        reader.join()
+        child.stdout.close()
+        numbers = [int(line) for line in lines if line.strip()]
+        if numbers:
+            assert numbers == list(range(acked + 1, numbers[-1] + 1))
+            acked = numbers[-1]
+        _verify(tmp_path, acked)
+    assert acked > 20, "the writer should have acknowledged a fair number of batches"

@@ -1,0 +1,28 @@
+import index
+
+
+def test_public_names_change_only_on_purpose() -> None:
+    assert sorted(index.__all__) == [
+        "Collection",
+        "CollectionExistsError",
+        "CollectionInfo",
+        "CollectionNotFoundError",
+        "FilterError",
+        "Hit",
+        "HnswParams",
+        "IndexStoreError",
+        "InvalidArgumentError",
+        "Metadata",
+        "Page",
+        "Record",
+        "Store",
+        "StoreClosedError",
+        "StoreLockedError",
+    ]
+
+
+def test_every_error_derives_from_the_package_base() -> None:
+    for name in index.__all__:
+        obj = getattr(index, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, index.IndexStoreError), name
