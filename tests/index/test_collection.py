@@ -168,7 +168,10 @@ def test_per_query_ef_is_honoured_and_restored(store: Store, unit_vectors: Vecto
     exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
     wide = col.query(queries, k=10, ef=400)
     recall = np.mean(
-        [len({h.id for h in hits} & {f"d{j}" for j in row}) / 10 for hits, row in zip(wide, exact)]
+        [
+            len({h.id for h in hits} & {f"d{j}" for j in row}) / 10
+            for hits, row in zip(wide, exact, strict=True)
+        ]
     )
     assert recall >= 0.99
     narrow = col.query(queries, k=10, ef=1)  # k wins over a smaller ef, as in hnswlib

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from crash_writer import DIM, batch, expected_state
+from crash_writer import batch, expected_state
 
 from index import Store
 
@@ -50,10 +50,11 @@ def test_reopen_after_close_gives_the_same_answers(tmp_path: Path) -> None:
 
 
 def _write_and_exit_without_closing(tmp_path: Path) -> None:
+    here, data = str(Path(__file__).parent), str(tmp_path)
     code = (
-        "import os, sys; sys.path.insert(0, %r)\n"
+        f"import os, sys; sys.path.insert(0, {here!r})\n"
         "from test_durability import fill\nfrom index import Store\n"
-        "fill(Store(%r)); os._exit(0)\n" % (str(Path(__file__).parent), str(tmp_path))
+        f"fill(Store({data!r})); os._exit(0)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -164,10 +165,9 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
         assert child.stdout.readline().strip() == "ready"
         deadline = time.monotonic() + rounds.uniform(0.2, 1.5)
         lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(child.stdout))  # type: ignore[arg-type]
+        reader = threading.Thread(target=lines.extend, args=(child.stdout,))
         reader.start()
-        while time.monotonic() < deadline:
-            time.sleep(0.01)
+        time.sleep(max(0.0, deadline - time.monotonic()))
         child.send_signal(signal.SIGKILL)
         child.wait()
         reader.join()
