@@ -68,6 +68,9 @@ def _validation_error(exc: ValidationException) -> InvalidRequestError:
     field = _FIELD.search(message)
     if field and param is None:
         param = field.group("field")
+    key = str(extra[0].get("key") or "") if extra else ""
+    if param is None and key not in ("", "data"):  # "data" is the whole body
+        param = key
     return InvalidRequestError(f"Invalid request: {message}", param=param)
 
 

@@ -1,0 +1,1 @@
+"""Test helpers: a real ``semsearch serve`` subprocess and a fault-injecting upstream."""
