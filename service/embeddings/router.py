@@ -123,6 +123,8 @@ class ModelRouter:
         self._sources.append(source)
 
     def resolve(self, model: str) -> ModelInfo:
+        if not model:
+            raise ModelNotFoundError("You must provide a model parameter.", param="model")
         info = self._upstream_models.get(model)
         if info is not None:
             return info
