@@ -79,8 +79,9 @@ def test_semsearch_as_upstream_of_semsearch(start_server: Callable[..., ServerPr
         _vectors(short), _vectors(_embed(upstream, texts, key=UPSTREAM_KEY, dimensions=32))
     )
 
-    # The cache survives a restart.
+    # The cache survives a restart (SIGTERM runs the lifespan's shutdown, which closes it).
     sidecar.restart()
+    assert "Application shutdown complete" in sidecar.log()
     again = _embed(sidecar, texts)
     assert _vectors(again).tolist() == _vectors(first).tolist()
     assert again["usage"] == first["usage"]
