@@ -7,8 +7,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support.fault_upstream import FaultUpstream
-from support.server import ServerProcess, clean_env
+
+from tests.support.fault_upstream import FaultUpstream
+from tests.support.server import ServerProcess, clean_env
 
 # The pytest process itself must not read the developer's configuration either.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -9,9 +9,9 @@ import httpx
 import numpy as np
 import openai
 import pytest
-from support.server import ServerProcess
 
 from service.embeddings.local import LocalModel
+from tests.support.server import ServerProcess
 
 MODEL = "wordllama-l2-supercat"
 

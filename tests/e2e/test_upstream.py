@@ -8,7 +8,8 @@ import httpx
 import numpy as np
 import openai
 import pytest
-from support.server import ServerProcess, clean_env
+
+from tests.support.server import ServerProcess, clean_env
 
 MODEL = "wordllama-l2-supercat"
 UPSTREAM_KEY = "sk-upstream-secret-4242"

@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from support.fault_upstream import FaultUpstream, fake_vector
-from support.server import ServerProcess, clean_env
+
+from tests.support.fault_upstream import FaultUpstream, fake_vector
+from tests.support.server import ServerProcess, clean_env
 
 MODEL = "text-embedding-fake"
 _unique = itertools.count()

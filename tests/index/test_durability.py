@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from crash_writer import batch, expected_state
 
 from index import Store
+from tests.index.crash_writer import batch, expected_state
 
 WRITER = Path(__file__).with_name("crash_writer.py")
+REPO = Path(__file__).resolve().parents[2]
 
 
 def fill(store: Store, n: int = 300, seed: int = 0) -> np.ndarray:
@@ -50,11 +51,10 @@ def test_reopen_after_close_gives_the_same_answers(tmp_path: Path) -> None:
 
 
 def _write_and_exit_without_closing(tmp_path: Path) -> None:
-    here, data = str(Path(__file__).parent), str(tmp_path)
     code = (
-        f"import os, sys; sys.path.insert(0, {here!r})\n"
-        "from test_durability import fill\nfrom index import Store\n"
-        f"fill(Store({data!r})); os._exit(0)\n"
+        f"import os, sys; sys.path.insert(0, {str(REPO)!r})\n"
+        "from tests.index.test_durability import fill\nfrom index import Store\n"
+        f"fill(Store({str(tmp_path)!r})); os._exit(0)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -159,7 +159,7 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
             [sys.executable, str(WRITER), str(tmp_path), str(acked + 1)],
             stdout=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONPATH": os.getcwd()},
+            env={**os.environ, "PYTHONPATH": str(REPO)},
         )
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "ready"
