@@ -25,8 +25,8 @@ import numpy as np
 
 from .documents import Documents
 from .errors import InvalidArgumentError, StoreClosedError
-from .filters import check_where
-from .graph import Graph
+from .filters import check_where, compile_predicate
+from .graph import Graph, exact_top_k
 from .rwlock import ReadWriteLock
 from .schemas import CollectionInfo, Hit, Metadata, Page, Record
 from .snapshots import SnapshotDir
@@ -35,6 +35,9 @@ from .validation import check_ids, check_metadatas, check_texts, check_vectors
 log = logging.getLogger(__name__)
 
 _APPLY_SLICE = 128  # vectors inserted per exclusive hold of the graph lock
+#: A filter matching at most this many documents is answered exactly, by brute force over
+#: their stored vectors; HNSW restricted to a small set is slower and misses neighbours.
+BRUTE_FORCE_MAX = 5_000
 MAX_K = 10_000
 MAX_SCROLL = 10_000
 
@@ -254,8 +257,12 @@ class Collection:
     ) -> list[list[Hit]]:
         """Nearest neighbours of each query vector among documents matching ``where``.
 
-        Returns exactly ``min(k, matching)`` hits per query, best first. A matching set of up
-        to ``graph.BRUTE_FORCE_MAX`` documents is searched exactly.
+        Returns ``min(k, matching)`` hits per query, best first. How a filter is answered:
+
+        1. HNSW for ``4k`` unfiltered candidates, kept if at least k of them match (a
+           common filter costs one small search);
+        2. else, when at most ``BRUTE_FORCE_MAX`` documents match: exact search over them;
+        3. else HNSW restricted to the matching set.
         """
         self._check_open()
         queries = check_vectors(vectors, self.dim)
@@ -270,38 +277,84 @@ class Collection:
         # hnswlib's ef is one setting per index: a query with its own ef runs alone.
         lock = self._graph_lock.writing() if custom_ef else self._graph_lock.reading()
         with lock:
-            graph = self._graph
-            cap = graph.applied_max_label
-            allowed = None if where is None else self._docs.matching_labels(where, cap)
             if custom_ef:
-                graph.set_ef(ef)  # type: ignore[arg-type]
+                self._graph.set_ef(ef)  # type: ignore[arg-type]
             try:
-                labels, distances = graph.search(
-                    queries, k, allowed, lambda: self._docs.matching_labels(None, cap)
-                )
+                if where is None:
+                    return self._search(queries, k)
+                return [self._search_filtered(query[None], k, where)[0] for query in queries]
             finally:
                 if custom_ef:
-                    graph.set_ef(self.info.hnsw.ef_search)
+                    self._graph.set_ef(self.info.hnsw.ef_search)
+
+    def _search(self, queries: np.ndarray, k: int) -> list[list[Hit]]:
+        graph = self._graph
+        k = min(k, graph.live)
+        if k == 0:
+            return [[] for _ in queries]
+        try:
+            labels, distances = graph.knn(queries, k)
+        except RuntimeError:
+            log.info("collection %s: HNSW found fewer than %d; searching exactly", self.name, k)
+            labels = self._docs.matching_labels(None, graph.applied_max_label)
+            return self._exact(queries, k, labels)
         return self._hits(labels, distances)
 
-    def _hits(self, labels: np.ndarray, distances: np.ndarray) -> list[list[Hit]]:
-        rows = self._docs.by_labels(sorted(set(labels.ravel().tolist())))
+    def _search_filtered(self, query: np.ndarray, k: int, where: dict[str, Any]) -> list[list[Hit]]:
+        graph = self._graph
+        candidates = min(graph.live, max(4 * k, 40))
+        if candidates:
+            try:
+                labels, distances = graph.knn(query, candidates)
+            except RuntimeError:
+                pass
+            else:
+                matches = compile_predicate(where)
+                rows = self._docs.by_labels(labels[0].tolist())
+                keep = [
+                    i
+                    for i, label in enumerate(labels[0].tolist())
+                    if label in rows and matches(rows[label].metadata)
+                ]
+                if len(keep) >= k or candidates == graph.live:
+                    keep = keep[:k]
+                    return self._hits(labels[:, keep], distances[:, keep], rows)
+        allowed = self._docs.matching_labels(where, graph.applied_max_label)
+        k = min(k, len(allowed))
+        if len(allowed) <= BRUTE_FORCE_MAX:
+            return self._exact(query, k, allowed)
+        try:
+            labels, distances = graph.knn(query, k, set(allowed.tolist()))
+        except RuntimeError:
+            return self._exact(query, k, allowed)
+        return self._hits(labels, distances)
+
+    def _exact(self, queries: np.ndarray, k: int, labels: np.ndarray) -> list[list[Hit]]:
+        if not len(labels):
+            return [[] for _ in queries]
+        vectors = self._docs.vectors(labels)
+        return self._hits(*exact_top_k(self.info.metric, queries, labels, vectors, k))
+
+    def _hits(
+        self, labels: np.ndarray, distances: np.ndarray, rows: dict[int, Hit] | None = None
+    ) -> list[list[Hit]]:
+        if rows is None:
+            rows = self._docs.by_labels(sorted(set(labels.ravel().tolist())))
         to_score = _SCORES[self.info.metric]
         results = []
         for row_labels, row_distances in zip(labels.tolist(), distances.tolist(), strict=True):
             hits = []
             for label, distance in zip(row_labels, row_distances, strict=True):
-                doc = rows.get(label)
-                if doc is None:  # replaced or deleted by a write that raced this query
+                row = rows.get(label)
+                if row is None:  # replaced or deleted by a write that raced this query
                     continue
-                id_, text, metadata = doc
                 hits.append(
                     Hit(
-                        id=id_,
+                        id=row.id,
                         score=to_score(distance),
                         distance=distance,
-                        text=text,
-                        metadata=metadata,
+                        text=row.text,
+                        metadata=row.metadata,
                     )
                 )
             results.append(hits)

@@ -8,6 +8,9 @@ after it (see ``collection.py``).
 
 One writer connection (callers serialise writes); readers take pooled connections, which WAL lets
 run alongside the writer.
+
+Vectors live in their own table keyed by label, so that the rows a query fetches for its hits
+(id, text, metadata) stay small and dense.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import msgspec
 import numpy as np
 
 from .filters import compile_where, field_rows
-from .schemas import CollectionInfo, Metadata, Record
+from .schemas import CollectionInfo, Hit, Metadata, Record
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS info (
@@ -38,14 +41,17 @@ CREATE TABLE IF NOT EXISTS state (
     next_label INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS documents (
-    id TEXT PRIMARY KEY,
-    label INTEGER NOT NULL UNIQUE,
+    label INTEGER PRIMARY KEY,  -- the rowid: a hit's row is one B-tree seek away
+    id TEXT NOT NULL UNIQUE,
     seq INTEGER NOT NULL,
     text TEXT,
-    metadata BLOB,
-    vector BLOB NOT NULL
+    metadata BLOB
 );
 CREATE INDEX IF NOT EXISTS documents_seq ON documents (seq);
+CREATE TABLE IF NOT EXISTS vectors (
+    label INTEGER PRIMARY KEY,
+    vector BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS tombstones (
     label INTEGER PRIMARY KEY,
     seq INTEGER NOT NULL
@@ -70,7 +76,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA foreign_keys=OFF")
+    conn.execute("PRAGMA cache_size=-65536")  # KiB: hot pages of a big collection stay cached
+    conn.execute("PRAGMA mmap_size=1073741824")  # reads straight from the page cache
     return conn
 
 
@@ -157,20 +164,23 @@ class Documents:
             labels = np.arange(first, first + len(ids), dtype=np.uint64)
             replaced = self._labels_of(conn, ids)
             self._forget(conn, replaced, seq)
+            plain = labels.tolist()
             conn.executemany(
-                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?)",
                 (
-                    (id_, label, seq, text, None if meta is None else _encode(meta), vec.tobytes())
-                    for id_, label, text, meta, vec in zip(
-                        ids, labels.tolist(), texts, metadatas, vectors, strict=True
-                    )
+                    (label, id_, seq, text, None if meta is None else _encode(meta))
+                    for id_, label, text, meta in zip(ids, plain, texts, metadatas, strict=True)
                 ),
+            )
+            conn.executemany(
+                "INSERT INTO vectors VALUES (?, ?)",
+                zip(plain, (vector.tobytes() for vector in vectors), strict=True),
             )
             conn.executemany(
                 "INSERT INTO fields VALUES (?, ?, ?, ?)",
                 (
                     (key, kind, value, label)
-                    for label, meta in zip(labels.tolist(), metadatas, strict=True)
+                    for label, meta in zip(plain, metadatas, strict=True)
                     for key, kind, value in field_rows(meta)
                 ),
             )
@@ -214,7 +224,10 @@ class Documents:
 
     @staticmethod
     def _forget(conn: sqlite3.Connection, labels: np.ndarray, seq: int) -> None:
-        """Tombstone old labels and drop their metadata rows (their documents rows go too)."""
+        """Tombstone old labels and drop their vectors and metadata rows.
+
+        Their ``documents`` rows are replaced or deleted by the caller.
+        """
         if not len(labels):
             return
         plain = labels.tolist()
@@ -222,7 +235,9 @@ class Documents:
             "INSERT OR REPLACE INTO tombstones VALUES (?, ?)", ((label, seq) for label in plain)
         )
         for chunk in _chunks(plain):
-            conn.execute(f"DELETE FROM fields WHERE label IN ({_marks(len(chunk))})", chunk)
+            marks = _marks(len(chunk))
+            conn.execute(f"DELETE FROM fields WHERE label IN ({marks})", chunk)
+            conn.execute(f"DELETE FROM vectors WHERE label IN ({marks})", chunk)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -251,39 +266,49 @@ class Documents:
             rows = conn.execute(sql, params).fetchall()
         return np.fromiter((label for (label,) in rows), dtype=np.uint64, count=len(rows))
 
-    def by_labels(
-        self, labels: Sequence[int]
-    ) -> dict[int, tuple[str, str | None, Metadata | None]]:
-        """``label -> (id, text, metadata)`` for the labels that still exist."""
-        found: dict[int, tuple[str, str | None, Metadata | None]] = {}
+    def by_labels(self, labels: Sequence[int]) -> dict[int, Hit]:
+        """``label -> Hit`` with id, text and metadata (no score yet) for labels that exist."""
+        found: dict[int, Hit] = {}
         with self._reader() as conn:
-            for chunk in _chunks(list(labels)):
+            for chunk in _chunks(labels):
                 sql = "SELECT label, id, text, metadata FROM documents WHERE label IN ({})"
-                rows = conn.execute(sql.format(_marks(len(chunk))), chunk)
-                for label, id_, text, meta in rows:
-                    found[label] = (id_, text, None if meta is None else _decode_metadata(meta))
+                for label, id_, text, meta in conn.execute(sql.format(_marks(len(chunk))), chunk):
+                    metadata = None if meta is None else _decode_metadata(meta)
+                    found[label] = Hit(
+                        id=id_, score=0.0, distance=0.0, text=text, metadata=metadata
+                    )
         return found
+
+    def vectors(self, labels: np.ndarray) -> np.ndarray:
+        """The stored vectors of ``labels`` (which must all exist), in that order."""
+        plain = labels.tolist()
+        blobs: dict[int, bytes] = {}
+        with self._reader() as conn:
+            for chunk in _chunks(plain):
+                sql = "SELECT label, vector FROM vectors WHERE label IN ({})"
+                blobs.update(conn.execute(sql.format(_marks(len(chunk))), chunk))
+        joined = b"".join(blobs[label] for label in plain)
+        return np.frombuffer(joined, dtype=np.float32).reshape(len(plain), -1)
 
     def get(self, ids: list[str]) -> list[Record]:
         """Records for the ids that exist, in the order asked."""
         found: dict[str, Record] = {}
         with self._reader() as conn:
             for chunk in _chunks(ids):
-                sql = "SELECT id, text, metadata, vector FROM documents WHERE id IN ({})"
-                rows = conn.execute(sql.format(_marks(len(chunk))), chunk)
-                for row in rows:
+                sql = _RECORDS + " WHERE d.id IN ({})"
+                for row in conn.execute(sql.format(_marks(len(chunk))), chunk):
                     found[row[0]] = _record(row)
         return [found[id_] for id_ in ids if id_ in found]
 
     def scroll(self, limit: int, after: str | None, where: dict[str, Any] | None) -> list[Record]:
         """Up to ``limit`` records ordered by id, strictly after ``after``."""
-        sql = "SELECT id, text, metadata, vector FROM documents WHERE id > ?"
+        sql = _RECORDS + " WHERE d.id > ?"
         params: list[object] = [after if after is not None else ""]
         if where:
             filter_sql, filter_params = compile_where(where)
-            sql += f" AND label IN ({filter_sql})"
+            sql += f" AND d.label IN ({filter_sql})"
             params.extend(filter_params)
-        sql += " ORDER BY id LIMIT ?"
+        sql += " ORDER BY d.id LIMIT ?"
         params.append(limit)
         with self._reader() as conn:
             return [_record(row) for row in conn.execute(sql, params)]
@@ -294,8 +319,8 @@ class Documents:
         with self._reader() as conn:
             while True:
                 rows = conn.execute(
-                    "SELECT label, vector FROM documents WHERE seq > ? AND label > ? "
-                    "ORDER BY label LIMIT ?",
+                    "SELECT d.label, v.vector FROM documents d JOIN vectors v USING (label) "
+                    "WHERE d.seq > ? AND d.label > ? ORDER BY d.label LIMIT ?",
                     (seq, last, batch),
                 ).fetchall()
                 if not rows:
@@ -309,6 +334,9 @@ class Documents:
         with self._reader() as conn:
             rows = conn.execute("SELECT label FROM tombstones WHERE seq > ?", (seq,)).fetchall()
         return np.fromiter((label for (label,) in rows), dtype=np.uint64, count=len(rows))
+
+
+_RECORDS = "SELECT d.id, d.text, d.metadata, v.vector FROM documents d JOIN vectors v USING (label)"
 
 
 def _record(row: tuple[str, str | None, bytes | None, bytes]) -> Record:

@@ -17,7 +17,8 @@ Semantics (MongoDB's, which Chroma users expect):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import FilterError
@@ -150,3 +151,70 @@ def _combine(op: str, parts: list[str]) -> str:
     if len(parts) == 1:
         return parts[0]
     return f" {op} ".join(f"SELECT label FROM ({part})" for part in parts)
+
+
+Predicate = Callable[[Mapping[str, Any] | None], bool]
+
+
+def compile_predicate(where: Mapping[str, Any]) -> Predicate:
+    """The same filter as a Python predicate over one document's metadata.
+
+    Used to post-filter a handful of HNSW candidates without asking SQLite for the whole
+    matching set. ``tests/index/test_filters.py`` checks it agrees with :func:`compile_where`.
+    """
+    compile_where(where)  # validates; the code below may then assume a well-formed filter
+    return _predicate(where)
+
+
+def _predicate(where: Mapping[str, Any]) -> Predicate:
+    parts: list[Predicate] = []
+    for key, value in where.items():
+        if key == "$and":
+            parts.append(_all([_predicate(clause) for clause in value]))
+        elif key == "$or":
+            children = [_predicate(clause) for clause in value]
+            parts.append(lambda meta, cs=children: any(c(meta) for c in cs))
+        elif not isinstance(value, Mapping):
+            parts.append(_contains(key, [encode_value(value)]))
+        else:
+            parts.extend(_field_predicate(key, op, operand) for op, operand in value.items())
+    return _all(parts)
+
+
+def _all(parts: list[Predicate]) -> Predicate:
+    return parts[0] if len(parts) == 1 else lambda meta: all(p(meta) for p in parts)
+
+
+def _field_predicate(key: str, op: str, operand: Any) -> Predicate:
+    if op in ("$eq", "$ne"):
+        equals = _contains(key, [encode_value(operand)])
+    elif op in ("$in", "$nin"):
+        equals = _contains(key, [encode_value(item) for item in operand])
+    else:
+        compare = _PY_COMPARISONS[op]
+        return lambda meta: any(
+            kind == "n" and compare(value, operand) for kind, value in _encoded(meta, key)
+        )
+    if op in ("$ne", "$nin"):
+        return lambda meta: not equals(meta)
+    return equals
+
+
+def _contains(key: str, wanted: list[tuple[str, object]]) -> Predicate:
+    wanted_set = set(wanted)
+    return lambda meta: any(item in wanted_set for item in _encoded(meta, key))
+
+
+def _encoded(meta: Mapping[str, Any] | None, key: str) -> list[tuple[str, object]]:
+    if not meta or key not in meta:
+        return []
+    value = meta[key]
+    return [encode_value(item) for item in (value if isinstance(value, list) else [value])]
+
+
+_PY_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "$gt": operator.gt,
+    "$gte": operator.ge,
+    "$lt": operator.lt,
+    "$lte": operator.le,
+}

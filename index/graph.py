@@ -10,7 +10,6 @@ Callers hold ``lock.reading()`` around searches and ``lock.writing()`` around mu
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import hnswlib
 import numpy as np
@@ -19,9 +18,6 @@ from .schemas import HnswParams, Metric
 
 log = logging.getLogger(__name__)
 
-#: Filtered searches whose matching set is at most this large are answered exactly by brute
-#: force; HNSW with a filter is slower and less accurate when few nodes match.
-BRUTE_FORCE_MAX = 20_000
 _MIN_CAPACITY = 1024
 
 
@@ -101,59 +97,49 @@ class Graph:
 
     # -- searches: hold lock.reading() (lock.writing() for a non-default ef) ------------------
 
-    def search(
-        self,
-        queries: np.ndarray,
-        k: int,
-        allowed: np.ndarray | None,
-        live_labels: Callable[[], np.ndarray],
+    def knn(
+        self, queries: np.ndarray, k: int, allowed: set[int] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k ``(labels, distances)``, each ``[q, k']`` with ``k' <= k``, best first.
+        """HNSW top-k ``(labels, distances)``, best first, ``k <= live``.
 
-        ``allowed`` restricts results to those labels (all live in the graph). Small sets are
-        searched exactly. When HNSW finds fewer than k' neighbours (possible after many
-        deletions) the search is redone exactly over ``live_labels()``, so k' is always
-        min(k, matching documents).
+        Raises ``RuntimeError`` when the graph yields fewer than k (possible after many
+        deletions, or with a selective ``allowed``); the caller then searches exactly.
         """
-        if allowed is not None:
-            k = min(k, len(allowed))
-            if k and len(allowed) <= BRUTE_FORCE_MAX:
-                return self.exact(queries, k, allowed)
-        k = min(k, self.live)
-        if k == 0:
-            return np.empty((len(queries), 0), np.uint64), np.empty((len(queries), 0), np.float32)
-        filter_fn = None if allowed is None else set(allowed.tolist()).__contains__
-        try:
-            return self._index.knn_query(queries, k=k, num_threads=1, filter=filter_fn)
-        except RuntimeError:
-            log.info("HNSW found fewer than %d neighbours; answering exactly", k)
-            return self.exact(queries, k, allowed if allowed is not None else live_labels())
+        filter_fn = None if allowed is None else allowed.__contains__
+        return self._index.knn_query(queries, k=k, num_threads=1, filter=filter_fn)
 
     def set_ef(self, ef: int) -> None:
         self._index.set_ef(ef)
 
-    def exact(
-        self, queries: np.ndarray, k: int, labels: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Brute-force top-k over ``labels`` with hnswlib's own distance definitions."""
-        labels = np.asarray(labels, dtype=np.uint64)
-        vectors = np.asarray(self._index.get_items(labels, return_type="numpy"), dtype=np.float32)
-        distances = self._distances(queries, vectors)
-        k = min(k, len(labels))
-        top = np.argpartition(distances, k - 1, axis=1)[:, :k]
-        top_distances = np.take_along_axis(distances, top, axis=1)
-        order = np.argsort(top_distances, axis=1, kind="stable")
-        top = np.take_along_axis(top, order, axis=1)
-        return labels[top], np.take_along_axis(top_distances, order, axis=1)
 
-    def _distances(self, queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-        if self.metric == "l2":
-            return (
-                (queries**2).sum(axis=1)[:, None]
-                - 2.0 * queries @ vectors.T
-                + (vectors**2).sum(axis=1)[None, :]
-            ).clip(min=0.0)
-        if self.metric == "cosine":  # hnswlib stores cosine vectors normalised
-            norms = np.linalg.norm(queries, axis=1, keepdims=True)
-            queries = queries / np.where(norms == 0, 1.0, norms)
-        return 1.0 - queries @ vectors.T
+def exact_top_k(
+    metric: Metric, queries: np.ndarray, labels: np.ndarray, vectors: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Brute-force top-k over ``vectors`` with hnswlib's own distance definitions."""
+    k = min(k, len(labels))
+    if k == 0:
+        return np.empty((len(queries), 0), np.uint64), np.empty((len(queries), 0), np.float32)
+    distances = _distances(metric, queries, vectors)
+    top = np.argpartition(distances, k - 1, axis=1)[:, :k]
+    top_distances = np.take_along_axis(distances, top, axis=1)
+    order = np.argsort(top_distances, axis=1, kind="stable")
+    top = np.take_along_axis(top, order, axis=1)
+    return labels[top], np.take_along_axis(top_distances, order, axis=1)
+
+
+def _distances(metric: Metric, queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    if metric == "l2":
+        return (
+            (queries**2).sum(axis=1)[:, None]
+            - 2.0 * queries @ vectors.T
+            + (vectors**2).sum(axis=1)[None, :]
+        ).clip(min=0.0)
+    if metric == "cosine":
+        queries = _normalised(queries)
+        vectors = _normalised(vectors)
+    return 1.0 - queries @ vectors.T
+
+
+def _normalised(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms == 0, 1.0, norms)

@@ -24,7 +24,7 @@ class HnswParams(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
 
     m: Annotated[int, msgspec.Meta(ge=2, le=128)] = 16
     ef_construction: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 200
-    ef_search: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64
+    ef_search: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 160
 
 
 class CollectionInfo(msgspec.Struct, kw_only=True, frozen=True):

@@ -22,6 +22,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from .collection import Collection
 from .documents import Documents, now
 from .errors import (
@@ -106,15 +108,18 @@ class Store:
             raise InvalidArgumentError(
                 f"metric must be one of {', '.join(METRICS)}", param="metric"
             )
-        if metadata is not None and not isinstance(metadata, dict):
-            raise InvalidArgumentError("metadata must be an object", param="metadata")
+        try:  # Struct constructors do not check bounds; a round trip through msgspec does
+            hnsw = msgspec.convert(msgspec.to_builtins(hnsw or HnswParams()), HnswParams)
+        except (msgspec.ValidationError, TypeError) as exc:
+            raise InvalidArgumentError(f"invalid hnsw parameters: {exc}", param="hnsw") from None
+        try:
+            metadata = msgspec.json.decode(msgspec.json.encode(metadata or {}), type=dict)
+        except (msgspec.ValidationError, msgspec.EncodeError, TypeError) as exc:
+            raise InvalidArgumentError(
+                f"metadata must be a JSON object: {exc}", param="metadata"
+            ) from None
         info = CollectionInfo(
-            name=name,
-            dim=dim,
-            metric=metric,
-            hnsw=hnsw or HnswParams(),
-            metadata=metadata or {},
-            created_at=now(),
+            name=name, dim=dim, metric=metric, hnsw=hnsw, metadata=metadata, created_at=now()
         )
         with self._mutex:
             self._check_open()

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index import Collection, FilterError, Store, graph
+from index import Collection, FilterError, Store, collection
+from index.filters import compile_predicate
 
 N_DOCS = 400
 DIM = 16
@@ -154,10 +155,25 @@ def test_filtered_queries_equal_brute_force(populated, rng: np.random.Generator)
     check()
 
 
+def test_python_predicate_agrees_with_sql(populated) -> None:
+    """Post-filtering (Python) and the matching-set path (SQL) must mean the same thing."""
+    col, _, metas = populated
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(where=wheres)
+    def check(where: dict[str, Any]) -> None:
+        predicate = compile_predicate(where)
+        by_python = {f"d{i}" for i, meta in enumerate(metas) if predicate(meta)}
+        by_sql = {r.id for r in col.scroll(limit=N_DOCS, where=where).records}
+        assert by_python == by_sql, where
+
+    check()
+
+
 def test_filtered_hnsw_path_has_high_recall(populated, rng, monkeypatch) -> None:
     """With brute force switched off, filtered HNSW still finds the right neighbours."""
     col, vectors, metas = populated
-    monkeypatch.setattr(graph, "BRUTE_FORCE_MAX", 0)
+    monkeypatch.setattr(collection, "BRUTE_FORCE_MAX", 0)
     where = {"$or": [{"flag": True}, {"color": "red"}]}
     keep = [i for i, m in enumerate(metas) if matches(m, where)]
     found = total = 0

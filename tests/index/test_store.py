@@ -41,7 +41,7 @@ def test_create_get_list_drop(store: Store) -> None:
 def test_defaults(store: Store) -> None:
     info = store.create_collection("docs", dim=4).info
     assert info.metric == "cosine"
-    assert info.hnsw == HnswParams(m=16, ef_construction=200, ef_search=64)
+    assert info.hnsw == HnswParams(m=16, ef_construction=200, ef_search=160)
 
 
 def test_existing_name_is_an_error(store: Store) -> None:
@@ -76,6 +76,10 @@ def test_bad_collection_names_are_rejected(store: Store, name: str) -> None:
         pytest.param({"dim": 0}, "dim", id="dim-zero"),
         pytest.param({"dim": True}, "dim", id="dim-bool"),
         pytest.param({"dim": 4, "metric": "hamming"}, "metric", id="metric"),
+        pytest.param({"dim": 4, "hnsw": HnswParams(m=1)}, "hnsw", id="hnsw-m"),
+        pytest.param({"dim": 4, "hnsw": HnswParams(ef_search=0)}, "hnsw", id="hnsw-ef"),
+        pytest.param({"dim": 4, "metadata": {"a": object()}}, "metadata", id="metadata-json"),
+        pytest.param({"dim": 4, "metadata": [1]}, "metadata", id="metadata-list"),
     ],
 )
 def test_bad_parameters_are_rejected(store: Store, kwargs: dict, param: str) -> None:
