@@ -10,9 +10,10 @@ model, the cache) and puts them on ``app.state``; handlers get them by dependenc
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
 from litestar import Litestar
@@ -20,7 +21,9 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from index import StoreLockedError
 from service.auth import BearerAuth
+from service.collections import CollectionService
 from service.embeddings import EmbeddingService
 from service.handlers import handle_exception
 from service.metrics import Metrics
@@ -41,6 +44,10 @@ def _metrics(state: State) -> Metrics:
     return state.metrics
 
 
+def _collections(state: State) -> CollectionService:
+    return state.collections
+
+
 def create_app(settings: Settings) -> Litestar:
     """Build the app; nothing is opened until the ASGI server runs its lifespan."""
     metrics = Metrics()
@@ -48,23 +55,30 @@ def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        http = None
-        if settings.upstream_url is not None:
-            limit = settings.upstream_concurrency
-            http = httpx.AsyncClient(
-                timeout=httpx.Timeout(settings.upstream_timeout, connect=10.0),
-                limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
-            )
-        embeddings = await EmbeddingService.open(settings, http, metrics)
-        app.state.embeddings = embeddings
-        # The collections API (issue 4) opens ``index.Store(settings.data_dir)`` here and puts
-        # it on ``app.state.store``, closing it in the ``finally`` below.
-        try:
+        async with AsyncExitStack() as resources:
+            # First, so a second server on the same data directory stops before touching it.
+            try:
+                store = await CollectionService.open_store(settings)
+            except StoreLockedError as exc:
+                logger.error("cannot start: %s", exc.message)
+                raise
+            # Closing snapshots every collection, so the next start replays nothing.
+            resources.push_async_callback(asyncio.to_thread, store.close)
+            http = None
+            if settings.upstream_url is not None:
+                limit = settings.upstream_concurrency
+                http = httpx.AsyncClient(
+                    timeout=httpx.Timeout(settings.upstream_timeout, connect=10.0),
+                    limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+                )
+                resources.push_async_callback(http.aclose)
+            embeddings = await EmbeddingService.open(settings, http, metrics)
+            resources.push_async_callback(embeddings.aclose)
+            collections = CollectionService(store, embeddings, settings)
+            resources.callback(collections.shutdown)  # first out: waits for index work in flight
+            app.state.embeddings = embeddings
+            app.state.collections = collections
             yield
-        finally:
-            await embeddings.aclose()
-            if http is not None:
-                await http.aclose()
 
     middleware = [BearerAuth(settings.api_keys)] if settings.api_keys else []
     app = Litestar(
@@ -74,6 +88,7 @@ def create_app(settings: Settings) -> Litestar:
         dependencies={
             "embeddings": Provide(_embeddings, sync_to_thread=False),
             "metrics": Provide(_metrics, sync_to_thread=False),
+            "collections": Provide(_collections, sync_to_thread=False),
         },
         middleware=middleware,
         exception_handlers={Exception: handle_exception},

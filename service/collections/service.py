@@ -1,0 +1,335 @@
+"""The search API's logic: collections of documents embedded by the embedding layer.
+
+HTTP handlers stay thin: they decode a request, call one method here, and return its result.
+Every index call runs on a thread pool (hnswlib and SQLite release the GIL), never on the
+event loop, so queries proceed while another request ingests.
+
+A collection records its model in the index's collection metadata. Documents are embedded with
+the model's ``document_model`` when it has one (a fine-tuned, query-side adapter keeps base-model
+document vectors) and queries with the model itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import msgspec
+import numpy as np
+
+import index
+from index.validation import MAX_ID_LENGTH, check_metadata
+from service.collections import schemas
+from service.embeddings import EmbeddingService, ModelInfo
+from service.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError, UpstreamError
+from service.settings import Settings
+
+T = TypeVar("T")
+
+
+class CollectionService:
+    def __init__(
+        self, store: index.Store, embeddings: EmbeddingService, settings: Settings
+    ) -> None:
+        self.store = store
+        self.embeddings = embeddings
+        self.settings = settings
+        self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="index")
+
+    @staticmethod
+    async def open_store(settings: Settings) -> index.Store:
+        """Lock the data directory and open every collection (replaying any crash's tail).
+
+        Raises ``index.StoreLockedError`` at once when another process owns the directory.
+        """
+
+        def open_all() -> index.Store:
+            store = index.Store(settings.data_dir)
+            store.list_collections()
+            return store
+
+        return await asyncio.get_running_loop().run_in_executor(None, open_all)
+
+    def shutdown(self) -> None:
+        """Wait for index work in flight; the store itself is closed by its owner."""
+        self._executor.shutdown(wait=True)
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    # -- collections ----------------------------------------------------------------------------
+
+    async def create(self, request: schemas.CreateCollection) -> schemas.Collection:
+        model_id = request.model or self.settings.default_model
+        model = self._resolve(model_id)
+        dimensions = request.dimensions
+        if model.native_dimensions is not None and dimensions is not None:
+            if dimensions > model.native_dimensions:
+                raise InvalidRequestError(
+                    f"dimensions must be at most {model.native_dimensions} for {model_id}",
+                    param="dimensions",
+                )
+        if model.native_dimensions is None:  # an upstream model: ask it once
+            probe = await self.embeddings.embed(model_id, ["dimension probe"], dimensions)
+            dim = int(probe.vectors.shape[1])
+        else:
+            dim = dimensions or model.native_dimensions
+        col = await self._run(
+            self.store.create_collection,
+            request.name,
+            dim=dim,
+            metric=request.metric,
+            hnsw=request.hnsw,
+            metadata={
+                "model": model_id,
+                "dimensions_param": dimensions,
+                "metadata": request.metadata or {},
+            },
+        )
+        return await self._describe(col)
+
+    async def list(self) -> schemas.CollectionList:
+        infos = await self._run(self.store.list_collections)
+        return schemas.CollectionList(
+            data=[await self._describe(await self._collection(i.name)) for i in infos]
+        )
+
+    async def describe(self, name: str) -> schemas.Collection:
+        return await self._describe(await self._collection(name))
+
+    async def drop(self, name: str) -> schemas.Deleted:
+        await self._run(self.store.drop_collection, name)
+        return schemas.Deleted(id=name, object="collection")
+
+    async def _collection(self, name: str) -> index.Collection:
+        return await self._run(self.store.get_collection, name)
+
+    async def _describe(self, col: index.Collection) -> schemas.Collection:
+        info = col.info
+        return schemas.Collection(
+            name=info.name,
+            model=info.metadata["model"],
+            dimensions=info.dim,
+            metric=info.metric,
+            hnsw=info.hnsw,
+            count=await self._run(col.count),
+            metadata=info.metadata.get("metadata", {}),
+            created_at=info.created_at,
+        )
+
+    def _resolve(self, model_id: str) -> ModelInfo:
+        return self.embeddings.resolve(model_id)
+
+    # -- documents ------------------------------------------------------------------------------
+
+    async def upsert(self, name: str, documents: list[schemas.DocumentIn]) -> schemas.Upserted:
+        """All or nothing: the whole request is checked, then embedded, then written."""
+        limit = self.settings.max_documents_per_request
+        if len(documents) > limit:
+            raise PayloadTooLargeError(
+                f"{len(documents)} documents in one request; the limit is {limit}",
+                param="documents",
+            )
+        if not documents:
+            raise InvalidRequestError("documents must not be empty", param="documents")
+        col = await self._collection(name)
+        ids = _check_ids(documents)
+        to_embed = [i for i, doc in enumerate(documents) if doc.vector is None]
+        vectors = np.empty((len(documents), col.dim), dtype=np.float32)
+        for i, doc in enumerate(documents):
+            where = f"documents[{i}]"
+            if doc.vector is None:
+                if doc.text is None or not doc.text.strip():
+                    raise InvalidRequestError(
+                        f"{where}.text must be a non-empty string (or give a vector)",
+                        param=f"{where}.text",
+                    )
+            else:
+                vectors[i] = _check_vector(doc.vector, col.dim, f"{where}.vector")
+            check_metadata(doc.metadata, f"{where}.metadata")
+        prompt_tokens = 0
+        if to_embed:
+            texts = [documents[i].text for i in to_embed]
+            result = await self._embed(col, texts, for_documents=True, param="documents")  # type: ignore[arg-type]
+            vectors[to_embed] = result.vectors
+            prompt_tokens = result.prompt_tokens
+        await self._run(
+            col.upsert,
+            ids,
+            vectors,
+            [doc.text for doc in documents],
+            [doc.metadata for doc in documents],
+        )
+        usage = schemas.Usage(prompt_tokens=prompt_tokens, total_tokens=prompt_tokens)
+        return schemas.Upserted(ids=ids, upserted=len(ids), usage=usage)
+
+    async def get_document(self, name: str, id_: str, with_vector: bool) -> schemas.Document:
+        col = await self._collection(name)
+        records = await self._run(col.get, [id_])
+        if not records:
+            raise NotFoundError(f"document {id_!r} not found in collection {name!r}", param="id")
+        return _document(records[0], with_vector)
+
+    async def scroll(
+        self, name: str, limit: int, after: str | None, where: str | None, with_vector: bool
+    ) -> schemas.DocumentPage:
+        col = await self._collection(name)
+        page = await self._run(col.scroll, limit=limit, after=after, where=_parse_where(where))
+        return schemas.DocumentPage(
+            data=[_document(r, with_vector) for r in page.records],
+            has_more=page.has_more,
+            last_id=page.records[-1].id if page.records else None,
+        )
+
+    async def delete_document(self, name: str, id_: str) -> schemas.Deleted:
+        col = await self._collection(name)
+        if not await self._run(col.delete, ids=[id_]):
+            raise NotFoundError(f"document {id_!r} not found in collection {name!r}", param="id")
+        return schemas.Deleted(id=id_, object="document")
+
+    async def delete_documents(self, name: str, request: schemas.DeleteDocuments) -> int:
+        if request.ids is None and request.where is None:
+            raise InvalidRequestError("give ids, where, or both", param="ids")
+        col = await self._collection(name)
+        return await self._run(col.delete, ids=request.ids, where=request.where)
+
+    # -- queries --------------------------------------------------------------------------------
+
+    async def query(self, name: str, request: schemas.Query) -> schemas.QueryResult:
+        given = [f for f in ("query", "vector", "queries") if getattr(request, f) is not None]
+        if len(given) != 1:
+            raise InvalidRequestError(
+                "give exactly one of query, vector or queries", param=given[1] if given else "query"
+            )
+        col = await self._collection(name)
+        model_id = col.info.metadata["model"]
+        prompt_tokens = 0
+        if request.vector is not None:
+            vectors = _check_vector(request.vector, col.dim, "vector")[None]
+        else:
+            texts = [request.query] if request.query is not None else request.queries
+            assert texts is not None
+            if not texts or len(texts) > 2048:
+                raise InvalidRequestError("queries must hold 1 to 2048 texts", param="queries")
+            for i, text in enumerate(texts):
+                if not text.strip():
+                    param = "query" if request.query is not None else f"queries[{i}]"
+                    raise InvalidRequestError(f"{param} must not be empty", param=param)
+            result = await self._embed(col, texts, for_documents=False, param=given[0])
+            vectors, prompt_tokens = result.vectors, result.prompt_tokens
+        results = await self._run(
+            col.query, vectors, k=request.k, where=request.where, ef=request.ef
+        )
+        hits = await self._hits(col, results, request)
+        usage = schemas.Usage(prompt_tokens=prompt_tokens, total_tokens=prompt_tokens)
+        data: Any = hits if request.queries is not None else hits[0]
+        return schemas.QueryResult(data=data, model=model_id, usage=usage)
+
+    async def _hits(
+        self, col: index.Collection, results: list[list[index.Hit]], request: schemas.Query
+    ) -> list[list[schemas.QueryHit]]:
+        include = set(request.include)
+        if request.min_score is not None:
+            results = [[h for h in hits if h.score >= request.min_score] for hits in results]
+        vectors: dict[str, list[float]] = {}
+        if "vector" in include:
+            wanted = sorted({h.id for hits in results for h in hits})
+            records = await self._run(col.get, wanted)
+            vectors = {r.id: r.vector.tolist() for r in records}  # type: ignore[union-attr]
+        unset = msgspec.UNSET
+        return [
+            [
+                schemas.QueryHit(
+                    id=h.id,
+                    score=h.score,
+                    text=h.text if "text" in include else unset,
+                    metadata=h.metadata if "metadata" in include else unset,
+                    vector=vectors.get(h.id, unset) if "vector" in include else unset,
+                )
+                for h in hits
+            ]
+            for hits in results
+        ]
+
+    async def _embed(
+        self, col: index.Collection, texts: list[str], *, for_documents: bool, param: str
+    ) -> Any:
+        """Embed with the collection's model, checking lengths first and the shape after."""
+        meta = col.info.metadata
+        model = self._resolve(meta["model"])
+        document_model = getattr(model, "document_model", None)  # query-side adapters
+        model_id = (document_model or model.id) if for_documents else model.id
+        limit = model.max_input_tokens
+        counts = self.embeddings.count_tokens(model_id, texts)
+        if limit is not None and counts is not None:
+            for i, count in enumerate(counts):
+                if count > limit:
+                    where = f"{param}[{i}].text" if for_documents else param
+                    raise InvalidRequestError(
+                        f"{where} has {count} tokens; {model.id} takes at most {limit}",
+                        param=where,
+                        code="context_length_exceeded",
+                    )
+        result = await self.embeddings.embed(model_id, texts, meta.get("dimensions_param"))
+        if result.vectors.shape != (len(texts), col.dim):
+            raise UpstreamError(
+                f"{model_id} returned vectors of shape {result.vectors.shape}; the collection "
+                f"{col.name!r} expects dimension {col.dim}"
+            )
+        return result
+
+
+def _check_ids(documents: list[schemas.DocumentIn]) -> list[str]:
+    ids: list[str] = []
+    seen: dict[str, int] = {}
+    for i, doc in enumerate(documents):
+        id_ = doc.id if doc.id is not None else uuid.uuid4().hex
+        if not 1 <= len(id_) <= MAX_ID_LENGTH:
+            raise InvalidRequestError(
+                f"documents[{i}].id must be 1 to {MAX_ID_LENGTH} characters",
+                param=f"documents[{i}].id",
+            )
+        if id_ in seen:
+            raise InvalidRequestError(
+                f"documents[{i}].id {id_!r} repeats documents[{seen[id_]}].id",
+                param=f"documents[{i}].id",
+            )
+        seen[id_] = i
+        ids.append(id_)
+    return ids
+
+
+def _check_vector(vector: list[float], dim: int, param: str) -> np.ndarray:
+    if len(vector) != dim:
+        raise InvalidRequestError(
+            f"{param} has {len(vector)} dimensions; the collection has {dim}", param=param
+        )
+    if not all(math.isfinite(x) for x in vector):
+        raise InvalidRequestError(f"{param} contains NaN or infinity", param=param)
+    return np.asarray(vector, dtype=np.float32)
+
+
+def _parse_where(where: str | None) -> dict[str, Any] | None:
+    if where is None or not where.strip():
+        return None
+    try:
+        parsed = msgspec.json.decode(where)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequestError(f"where is not valid JSON: {exc}", param="where") from None
+    if not isinstance(parsed, dict):
+        raise InvalidRequestError("where must be a JSON object", param="where")
+    return parsed
+
+
+def _document(record: index.Record, with_vector: bool) -> schemas.Document:
+    return schemas.Document(
+        id=record.id,
+        text=record.text,
+        metadata=record.metadata,
+        vector=record.vector.tolist() if with_vector else msgspec.UNSET,  # type: ignore[union-attr]
+    )
