@@ -126,7 +126,18 @@ class QueryHit(msgspec.Struct, kw_only=True):
 
 
 class QueryResult(msgspec.Struct, kw_only=True):
-    data: list[QueryHit] | list[list[QueryHit]]
+    """The answer to ``query`` or ``vector``: one ranked list of hits."""
+
+    data: list[QueryHit]
+    model: str
+    usage: Usage
+    object: str = "list"
+
+
+class BatchQueryResult(msgspec.Struct, kw_only=True):
+    """The answer to ``queries``: one ranked list per query text, in order."""
+
+    data: list[list[QueryHit]]
     model: str
     usage: Usage
     object: str = "list"

@@ -200,7 +200,9 @@ class CollectionService:
 
     # -- queries --------------------------------------------------------------------------------
 
-    async def query(self, name: str, request: schemas.Query) -> schemas.QueryResult:
+    async def query(
+        self, name: str, request: schemas.Query
+    ) -> schemas.QueryResult | schemas.BatchQueryResult:
         given = [f for f in ("query", "vector", "queries") if getattr(request, f) is not None]
         if len(given) != 1:
             raise InvalidRequestError(
@@ -227,8 +229,9 @@ class CollectionService:
         )
         hits = await self._hits(col, results, request)
         usage = schemas.Usage(prompt_tokens=prompt_tokens, total_tokens=prompt_tokens)
-        data: Any = hits if request.queries is not None else hits[0]
-        return schemas.QueryResult(data=data, model=model_id, usage=usage)
+        if request.queries is not None:
+            return schemas.BatchQueryResult(data=hits, model=model_id, usage=usage)
+        return schemas.QueryResult(data=hits[0], model=model_id, usage=usage)
 
     async def _hits(
         self, col: index.Collection, results: list[list[index.Hit]], request: schemas.Query

@@ -9,6 +9,7 @@ from litestar.params import Parameter
 
 from service.collections import CollectionService
 from service.collections.schemas import (
+    BatchQueryResult,
     Deleted,
     DeletedCount,
     DeleteDocuments,
@@ -71,6 +72,8 @@ async def delete_documents(
 
 
 @post("/collections/{name:str}/query", status_code=200)
-async def query(name: str, data: Query, collections: CollectionService) -> QueryResult:
+async def query(
+    name: str, data: Query, collections: CollectionService
+) -> QueryResult | BatchQueryResult:
     """Nearest documents to a text, a vector, or each of several texts."""
     return await collections.query(name, data)
