@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMANDS = ("service.commands.serve",)
+COMMANDS = ("service.commands.serve", "service.commands.bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,1 @@
+"""Benchmarks: standalone scripts, and the ``semsearch bench`` harness in ``harness/``."""

@@ -1,0 +1,6 @@
+"""The ``semsearch bench`` harness (issue 6): retrieval quality, ANN speed/recall, service load.
+
+Modules: ``datasets`` (BEIR loader), ``metrics`` (nDCG/recall/MRR), ``lexical`` (BM25),
+``client`` and ``server`` (the service under test), ``quality``, ``ann``, ``load``, ``cache``
+(the measurements), ``report`` and ``schemas`` (outputs), ``commands`` (what the CLI runs).
+"""

@@ -1,0 +1,151 @@
+"""``bench quality``: nDCG@10, recall@10/100 and MRR@10 through the real service, beside exact
+search over the same vectors and BM25.
+
+For each model and ``dimensions`` value: create a collection, ingest the corpus over HTTP, run
+the split's queries through ``/query`` (k=100; once per ``mode`` when the service supports
+issue 7's modes). Then fetch the stored document vectors back (``?include=vector``), embed the
+queries through ``/v1/embeddings`` with the same model and dimensions, and rank exactly: the gap
+between the ``service`` and ``exact`` rows is the index's error, the gap between ``exact`` and
+BM25 is the model's. BM25 runs in process (``lexical``) on the same texts.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from benchmarks.harness.client import SearchClient, ingest_documents
+from benchmarks.harness.datasets import Dataset
+from benchmarks.harness.lexical import BM25
+from benchmarks.harness.metrics import evaluate
+from benchmarks.harness.progress import Progress
+from benchmarks.harness.schemas import IngestFigures, QualityRow
+
+DEPTH = 100  # ranking depth: recall@100 needs the top 100
+QUERY_BATCH = 256
+
+
+@dataclass
+class Variant:
+    """One (model, dimensions) configuration to evaluate; ``None`` = the service's default."""
+
+    model: str | None
+    dimensions: int | None
+
+
+def collection_name(dataset: str, i: int) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in dataset)[:32]
+    return f"bench-{safe}-{i}-{uuid.uuid4().hex[:6]}"
+
+
+def service_run(
+    api: SearchClient, name: str, qids: Sequence[str], texts: Sequence[str], mode: str | None
+) -> tuple[dict[str, list[str]], float]:
+    run: dict[str, list[str]] = {}
+    started = time.perf_counter()
+    with Progress(f"query {mode or 'default'}", total=len(qids)) as bar:
+        for s in range(0, len(qids), QUERY_BATCH):
+            hits = api.query_many(name, texts[s : s + QUERY_BATCH], k=DEPTH, mode=mode)
+            for qid, ranked in zip(qids[s : s + QUERY_BATCH], hits, strict=True):
+                run[qid] = [h.id for h in ranked]
+            bar.update(len(hits))
+    return run, time.perf_counter() - started
+
+
+def exact_run(
+    doc_ids: Sequence[str], doc_vectors: np.ndarray, qids: Sequence[str], queries: np.ndarray
+) -> dict[str, list[str]]:
+    """Brute-force cosine ranking (the collections' metric), ties to the smaller row."""
+    d = doc_vectors / np.maximum(np.linalg.norm(doc_vectors, axis=1, keepdims=True), 1e-12)
+    q = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+    k = min(DEPTH, len(d))
+    run = {}
+    for s in range(0, len(q), 256):
+        scores = q[s : s + 256] @ d.T
+        for qid, row in zip(qids[s : s + 256], scores, strict=True):
+            top = np.argpartition(-row, k - 1)[:k] if k < len(row) else np.arange(len(row))
+            top = top[np.lexsort((top, -row[top]))]
+            run[qid] = [doc_ids[i] for i in top]
+    return run
+
+
+def overlap_at_10(a: dict[str, list[str]], b: dict[str, list[str]]) -> float:
+    shares = [len(set(a[q][:10]) & set(b[q][:10])) / max(min(10, len(b[q])), 1) for q in b]
+    return float(np.mean(shares)) if shares else 0.0
+
+
+def bm25_row(data: Dataset) -> QualityRow:
+    started = time.perf_counter()
+    bm25 = BM25(data.doc_ids, data.doc_texts)
+    run = {qid: [d for d, _ in bm25.search(text, DEPTH)] for qid, text in data.queries.items()}
+    return QualityRow(
+        system="bm25",
+        model=None,
+        dimensions=None,
+        mode=None,
+        metrics=evaluate(run, data.qrels),
+        queries=len(run),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def evaluate_variant(
+    api: SearchClient,
+    data: Dataset,
+    variant: Variant,
+    index: int,
+    modes: Sequence[str | None],
+    keep: bool = False,
+) -> tuple[list[QualityRow], IngestFigures]:
+    """Rows for one model/dimensions: one per mode through the service, then exact."""
+    name = collection_name(data.name, index)
+    info = api.create_collection(name, model=variant.model, dimensions=variant.dimensions)
+    model, dims = info["model"], info["dimensions"]
+    rows: list[QualityRow] = []
+    try:
+        figures = ingest_documents(
+            api, name, data.doc_ids, data.doc_texts, model, variant.dimensions
+        )
+        qids = list(data.queries)
+        texts = [data.queries[q] for q in qids]
+        runs = {}
+        for mode in modes:
+            run, seconds = service_run(api, name, qids, texts, mode)
+            runs[mode] = run
+            rows.append(
+                QualityRow(
+                    system="service",
+                    model=model,
+                    dimensions=dims,
+                    mode=mode,
+                    metrics=evaluate(run, data.qrels),
+                    queries=len(qids),
+                    seconds=seconds,
+                )
+            )
+        started = time.perf_counter()
+        doc_ids, doc_vectors = api.document_vectors(name)
+        query_vectors = api.embed(texts, model, variant.dimensions)
+        exact = exact_run(doc_ids, doc_vectors, qids, query_vectors)
+        rows.append(
+            QualityRow(
+                system="exact",
+                model=model,
+                dimensions=dims,
+                mode="vector",
+                metrics=evaluate(exact, data.qrels),
+                queries=len(qids),
+                seconds=time.perf_counter() - started,
+            )
+        )
+        for row in rows:
+            if row.system == "service" and row.mode in (None, "vector"):
+                row.overlap_at_10 = overlap_at_10(runs[row.mode], exact)
+    finally:
+        if not keep:
+            api.drop_collection(name)
+    return rows, figures
