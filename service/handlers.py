@@ -65,11 +65,13 @@ def _validation_error(exc: ValidationException) -> InvalidRequestError:
     if match:
         message = message[: match.start()]
         param = match.group("path") or None
-    field = _FIELD.search(message)
-    if field and param is None:
-        param = field.group("field")
     key = str(extra[0].get("key") or "") if extra else ""
-    if param is None and key not in ("", "data"):  # "data" is the whole body
+    if key == "data":  # Litestar's name for the whole body
+        key = ""
+    field = _FIELD.search(message)
+    if field and param is None:  # an unknown/missing field inside the object at ``key``
+        param = f"{key}.{field.group('field')}" if key else field.group("field")
+    if param is None and key:
         param = key
     return InvalidRequestError(f"Invalid request: {message}", param=param)
 

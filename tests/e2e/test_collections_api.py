@@ -1,0 +1,126 @@
+"""``/collections`` over HTTP against the real server."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.search_client import Search
+from tests.support.server import ServerProcess
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def api(local_server: ServerProcess) -> Iterator[Search]:
+    client = Search(local_server.url)
+    yield client
+    client.close()
+
+
+def fresh() -> str:
+    return f"col-{next(_names)}"
+
+
+def test_create_describe_list_delete(api: Search) -> None:
+    name = fresh()
+    created = api.create(
+        name,
+        metric="l2",
+        hnsw={"m": 8, "ef_construction": 64, "ef_search": 32},
+        metadata={"team": "search"},
+    )
+    assert created == {
+        "object": "collection",
+        "name": name,
+        "model": "wordllama-l2-supercat",
+        "dimensions": 256,
+        "metric": "l2",
+        "hnsw": {"m": 8, "ef_construction": 64, "ef_search": 32},
+        "count": 0,
+        "metadata": {"team": "search"},
+        "created_at": created["created_at"],
+    }
+    assert api.ok("GET", f"/collections/{name}") == created
+    assert name in [c["name"] for c in api.ok("GET", "/collections")["data"]]
+    assert api.ok("DELETE", f"/collections/{name}") == {
+        "id": name,
+        "object": "collection",
+        "deleted": True,
+    }
+    api.error(404, "GET", f"/collections/{name}")
+    assert name not in [c["name"] for c in api.ok("GET", "/collections")["data"]]
+
+
+def test_defaults_and_dimensions(api: Search) -> None:
+    created = api.create(fresh(), dimensions=64)
+    assert (created["metric"], created["dimensions"]) == ("cosine", 64)
+    assert created["hnsw"] == {"m": 16, "ef_construction": 200, "ef_search": 160}
+    [hit] = api.upsert(created["name"], [{"id": "a", "text": "hello world"}])["ids"]
+    assert hit == "a"
+    doc = api.ok("GET", f"/collections/{created['name']}/documents/a", include="vector")
+    assert len(doc["vector"]) == 64
+
+
+def test_existing_name_is_409(api: Search) -> None:
+    name = fresh()
+    api.create(name)
+    error = api.error(409, "POST", "/collections", {"name": name})
+    assert error["param"] == "name"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("x" * 65, id="too-long"),
+        pytest.param("../etc", id="traversal"),
+        pytest.param("a b", id="space"),
+        pytest.param("a.b", id="dot"),
+        pytest.param("café", id="unicode"),
+    ],
+)
+def test_bad_names_are_400(api: Search, name: str) -> None:
+    assert api.error(400, "POST", "/collections", {"name": name})["param"] == "name"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "param"),
+    [
+        pytest.param({"model": "no-such-model"}, 404, "model", id="unknown-model"),
+        pytest.param({"dimensions": 257}, 400, "dimensions", id="dimensions-too-big"),
+        pytest.param({"dimensions": 0}, 400, "dimensions", id="dimensions-zero"),
+        pytest.param({"metric": "hamming"}, 400, "metric", id="metric"),
+        pytest.param({"hnsw": {"m": 1}}, 400, "hnsw.m", id="hnsw-m"),
+        pytest.param({"hnsw": {"ef": 5}}, 400, "hnsw.ef", id="hnsw-unknown-field"),
+        pytest.param({"colour": "red"}, 400, "colour", id="unknown-field"),
+        pytest.param({"metadata": [1]}, 400, "metadata", id="metadata-not-object"),
+    ],
+)
+def test_bad_create_requests(api: Search, body: dict, status: int, param: str) -> None:
+    name = fresh()
+    error = api.error(status, "POST", "/collections", {"name": name, **body})
+    assert error["param"] == param, error
+    api.error(404, "GET", f"/collections/{name}")
+
+
+def test_missing_collection_is_404_everywhere(api: Search) -> None:
+    for method, path, body in [
+        ("GET", "/collections/nope", None),
+        ("DELETE", "/collections/nope", None),
+        ("POST", "/collections/nope/documents", {"documents": [{"text": "x"}]}),
+        ("GET", "/collections/nope/documents", None),
+        ("GET", "/collections/nope/documents/a", None),
+        ("DELETE", "/collections/nope/documents/a", None),
+        ("POST", "/collections/nope/documents/delete", {"ids": ["a"]}),
+        ("POST", "/collections/nope/query", {"query": "x"}),
+    ]:
+        assert api.error(404, method, path, body)["message"], (method, path)
+
+
+def test_malformed_json_is_400(api: Search) -> None:
+    response = api.http.post("/collections", content=b"{not json")
+    assert response.status_code == 400
+    assert set(response.json()["error"]) == {"message", "type", "param", "code"}
