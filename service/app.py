@@ -25,6 +25,8 @@ from index import StoreLockedError
 from service.auth import BearerAuth
 from service.collections import CollectionService
 from service.embeddings import EmbeddingService
+from service.files import FileStore
+from service.finetune import FineTuningService
 from service.handlers import handle_exception
 from service.metrics import Metrics
 from service.routes import ROUTES
@@ -46,6 +48,14 @@ def _metrics(state: State) -> Metrics:
 
 def _collections(state: State) -> CollectionService:
     return state.collections
+
+
+def _files(state: State) -> FileStore:
+    return state.files
+
+
+def _fine_tuning(state: State) -> FineTuningService:
+    return state.fine_tuning
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -74,6 +84,14 @@ def create_app(settings: Settings) -> Litestar:
                 resources.push_async_callback(http.aclose)
             embeddings = await EmbeddingService.open(settings, http, metrics)
             resources.push_async_callback(embeddings.aclose)
+            # Files and fine-tuning (issue 5): the job runner stops (a running job goes back to
+            # "queued") before the stores and the embedding service it uses close.
+            files = await asyncio.to_thread(FileStore.open, settings.data_dir / "files")
+            resources.callback(files.close)
+            fine_tuning = await FineTuningService.open(settings, http, metrics, embeddings, files)
+            resources.push_async_callback(fine_tuning.aclose)
+            app.state.files = files
+            app.state.fine_tuning = fine_tuning
             collections = CollectionService(store, embeddings, settings)
             resources.callback(collections.shutdown)  # first out: waits for index work in flight
             app.state.embeddings = embeddings
@@ -89,6 +107,8 @@ def create_app(settings: Settings) -> Litestar:
             "embeddings": Provide(_embeddings, sync_to_thread=False),
             "metrics": Provide(_metrics, sync_to_thread=False),
             "collections": Provide(_collections, sync_to_thread=False),
+            "files": Provide(_files, sync_to_thread=False),
+            "fine_tuning": Provide(_fine_tuning, sync_to_thread=False),
         },
         middleware=middleware,
         exception_handlers={Exception: handle_exception},

@@ -62,6 +62,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Estimated token budget of one upstream request (inputs are also capped at 2048)."""
     max_body_mb: float = 64.0
     """Largest accepted request body; larger gets 413."""
+    max_file_mb: float = 512.0
+    """Largest file accepted by ``POST /v1/files``, checked while it streams in."""
     max_documents_per_request: int = 2048
     """Documents one ingest request may carry; more gets 413."""
     log_level: str = "info"
@@ -133,6 +135,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ("SEMSEARCH_UPSTREAM_CONCURRENCY", self.upstream_concurrency >= 1, ">= 1"),
             ("SEMSEARCH_UPSTREAM_BATCH_TOKENS", self.upstream_batch_tokens >= 1, ">= 1"),
             ("SEMSEARCH_MAX_BODY_MB", self.max_body_mb > 0, "> 0"),
+            ("SEMSEARCH_MAX_FILE_MB", self.max_file_mb > 0, "> 0"),
             ("SEMSEARCH_MAX_DOCUMENTS_PER_REQUEST", self.max_documents_per_request >= 1, ">= 1"),
         )
         for env, ok, rule in checks:
@@ -251,6 +254,11 @@ SETTINGS: tuple[Setting, ...] = (
         help="Estimated tokens per upstream request; larger batches are split.",
     ),
     Setting(name="max_body_mb", parse=_float, help="Largest request body accepted (else 413)."),
+    Setting(
+        name="max_file_mb",
+        parse=_float,
+        help="Largest upload to /v1/files (else 413), enforced while streaming.",
+    ),
     Setting(
         name="max_documents_per_request",
         parse=_int,

@@ -19,7 +19,9 @@ class ModelInfo(msgspec.Struct, frozen=True, kw_only=True):
     native_dimensions: int | None
     max_input_tokens: int | None
     owned_by: str
-    provider: str  # "local" | "upstream" | later "finetune"
+    provider: str  # "local" | "upstream" | "finetune"
+    document_model: str | None = None
+    """The model id to embed documents with; for query-side adapters, the base model."""
 
 
 @dataclass(slots=True)

@@ -19,6 +19,8 @@ import email.utils
 import logging
 import random
 import time
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import msgspec
@@ -102,7 +104,8 @@ class UpstreamClient:
         if settings.upstream_url is None:
             raise ValueError("no upstream configured")
         self._http = http
-        self._url = settings.upstream_url.rstrip("/") + "/embeddings"
+        self._base = settings.upstream_url.rstrip("/")
+        self._url = self._base + "/embeddings"
         self._key = settings.upstream_api_key
         self._settings = settings
         self._metrics = metrics
@@ -146,8 +149,26 @@ class UpstreamClient:
         return vectors, share_tokens(batch, total)
 
     async def _post(self, content: bytes) -> bytes:
-        settings = self._settings
         headers = {"content-type": "application/json"}
+        return (await self.request("POST", "/embeddings", content=content, headers=headers)).content
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        files: Callable[[], dict[str, Any]] | None = None,
+        data: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """One upstream call (``path`` under the base URL) with the retry policy and error
+        mapping of embeddings; the fine-tuning proxy (issue 5) reuses it. ``files`` is a
+        factory so that every attempt sends a fresh multipart body. Returns a 2xx response."""
+        settings = self._settings
+        url = self._base + path
+        headers = dict(headers or {})
         if self._key:
             headers["authorization"] = f"Bearer {self._key}"
         for attempt in range(settings.upstream_max_retries + 1):
@@ -155,7 +176,15 @@ class UpstreamClient:
             try:
                 async with self._limit:
                     self._metrics.upstream_requests.inc()
-                    response = await self._http.post(self._url, content=content, headers=headers)
+                    response = await self._http.request(
+                        method,
+                        url,
+                        content=content,
+                        headers=headers,
+                        params=params,
+                        files=files() if files is not None else None,
+                        data=data,
+                    )
             except httpx.TimeoutException:
                 reason = "timeout"
                 error: ServiceError = UpstreamTimeoutError(
@@ -164,12 +193,11 @@ class UpstreamClient:
             except httpx.TransportError as exc:
                 reason = "connection"
                 error = UpstreamError(
-                    f"the upstream at {httpx.URL(self._url).host} is unreachable "
-                    f"({type(exc).__name__})"
+                    f"the upstream at {httpx.URL(url).host} is unreachable ({type(exc).__name__})"
                 )
             else:
-                if response.status_code == 200:
-                    return response.content
+                if 200 <= response.status_code < 300:
+                    return response
                 if response.status_code != 429 and response.status_code < 500:
                     self._metrics.upstream_errors.inc(kind=str(response.status_code))
                     raise self._passthrough(response)

@@ -15,6 +15,20 @@ from service.routes.documents import (
     upsert_documents,
 )
 from service.routes.embeddings import create_embedding
+from service.routes.files import (
+    create_file,
+    delete_file,
+    download_file,
+    list_files,
+    retrieve_file,
+)
+from service.routes.fine_tuning import (
+    cancel_job,
+    create_job,
+    list_events,
+    list_jobs,
+    retrieve_job,
+)
 from service.routes.health import healthz, metrics
 from service.routes.models import list_models, retrieve_model
 
@@ -34,6 +48,16 @@ ROUTES = [
     delete_document,
     delete_documents,
     query,
+    create_file,
+    list_files,
+    retrieve_file,
+    download_file,
+    delete_file,
+    create_job,
+    list_jobs,
+    retrieve_job,
+    cancel_job,
+    list_events,
 ]
 
 __all__ = ["ROUTES"]

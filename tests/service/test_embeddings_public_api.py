@@ -37,4 +37,5 @@ def test_facade_signatures() -> None:
         "max_input_tokens",
         "owned_by",
         "provider",
+        "document_model",
     ]

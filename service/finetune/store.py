@@ -1,0 +1,282 @@
+"""``JobStore``: fine-tuning jobs and their events in SQLite, so both survive a restart.
+
+Usage::
+
+    store = JobStore.open(settings.data_dir / "fine_tuning.sqlite3")
+    requeued = store.recover()          # at start-up, before the runner starts
+    store.insert(job, kind="local")
+    store.add_event(job.id, "Fine-tuning job started")
+
+A job is a JSON body (the ``FineTuningJob`` clients see) plus columns the service needs:
+``kind`` (local adapter or upstream proxy), the upstream's own job id, and how many times a run
+was cut short by a restart. Status changes go through ``transition``, a compare-and-set, so a
+cancel and a finishing run cannot overwrite each other. Thread-safe; blocking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from service.errors import InvalidRequestError, NotFoundError
+from service.finetune.schemas import (
+    FineTuningJob,
+    FineTuningJobEvent,
+    JobError,
+    event_decoder,
+    job_decoder,
+    json_encoder,
+)
+
+T = TypeVar("T")
+Kind = Literal["local", "upstream"]
+# A run interrupted this many times (e.g. it crashes the process) is failed, not retried again.
+MAX_ATTEMPTS = 3
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    upstream_id TEXT,
+    suffix TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    body BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    job_id TEXT NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_job ON events (job_id, seq);
+CREATE TABLE IF NOT EXISTS upstream_files (
+    file_id TEXT PRIMARY KEY,
+    upstream_id TEXT NOT NULL
+);
+"""
+
+
+def new_job_id() -> str:
+    return "ftjob-" + secrets.token_hex(12)
+
+
+@dataclass(slots=True)
+class JobRecord:
+    job: FineTuningJob
+    kind: Kind
+    upstream_id: str | None
+    suffix: str | None
+    attempts: int
+
+
+class JobStore:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._db = connection
+        self._lock = threading.Lock()
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="job-store")
+
+    @classmethod
+    def open(cls, path: Path) -> JobStore:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        return cls(db)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)
+        with self._lock:
+            self._db.close()
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    def insert(
+        self,
+        job: FineTuningJob,
+        *,
+        kind: Kind,
+        upstream_id: str | None = None,
+        suffix: str | None = None,
+    ) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO jobs (id, kind, upstream_id, suffix, body) VALUES (?, ?, ?, ?, ?)",
+                (job.id, kind, upstream_id, suffix, json_encoder.encode(job)),
+            )
+
+    def get(self, job_id: str) -> JobRecord:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT body, kind, upstream_id, suffix, attempts FROM jobs WHERE id = ?",
+                (job_id,),
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(f"Fine-tuning job {job_id} not found.", param="fine_tuning_job_id")
+        return JobRecord(job_decoder.decode(row[0]), row[1], row[2], row[3], row[4])
+
+    def save(self, job: FineTuningJob) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET body = ? WHERE id = ?", (json_encoder.encode(job), job.id)
+            )
+
+    def transition(
+        self, job_id: str, allowed: Iterable[str], change: Callable[[FineTuningJob], None]
+    ) -> FineTuningJob | None:
+        """Apply ``change`` only if the job's status is in ``allowed``; None when it was not."""
+        allowed = set(allowed)
+        with self._lock:
+            row = self._db.execute("SELECT body FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return None
+            job = job_decoder.decode(row[0])
+            if job.status not in allowed:
+                return None
+            change(job)
+            self._db.execute(
+                "UPDATE jobs SET body = ? WHERE id = ?", (json_encoder.encode(job), job_id)
+            )
+        return job
+
+    def list(self, *, limit: int, after: str | None) -> tuple[list[JobRecord], bool]:
+        """Newest first; ``after`` is the id of the last job of the previous page."""
+        args: list[Any] = []
+        clause = ""
+        with self._lock:
+            if after is not None:
+                found = self._db.execute("SELECT seq FROM jobs WHERE id = ?", (after,)).fetchone()
+                if found is None:
+                    raise InvalidRequestError(f"Fine-tuning job {after} not found.", param="after")
+                clause, args = "WHERE seq < ?", [found[0]]
+            rows = self._db.execute(
+                "SELECT body, kind, upstream_id, suffix, attempts FROM jobs "
+                f"{clause} ORDER BY seq DESC LIMIT ?",
+                (*args, limit + 1),
+            ).fetchall()
+        records = [JobRecord(job_decoder.decode(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+        return records[:limit], len(records) > limit
+
+    def recover(self) -> list[str]:
+        """At start-up: local jobs a restart cut short go back to ``queued`` (training is
+        deterministic per seed, so a rerun gives the same adapter), or fail after
+        ``MAX_ATTEMPTS``. Returns the ids of local jobs to run, oldest first."""
+        now = int(time.time())
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, body, attempts FROM jobs WHERE kind = 'local' ORDER BY seq"
+            ).fetchall()
+        queue = []
+        for job_id, body, attempts in rows:
+            job = job_decoder.decode(body)
+            if job.status in ("running", "validating_files"):
+                attempts += 1
+                with self._lock:
+                    self._db.execute(
+                        "UPDATE jobs SET attempts = ? WHERE id = ?", (attempts, job_id)
+                    )
+                if attempts >= MAX_ATTEMPTS:
+                    job.status = "failed"
+                    job.finished_at = now
+                    job.estimated_finish = None
+                    job.error = JobError(
+                        code="interrupted",
+                        message=f"The job was interrupted by {attempts} server restarts "
+                        "and was not retried again.",
+                        param=None,
+                    )
+                    self.save(job)
+                    self.add_event(job_id, job.error.message, level="error")
+                    continue
+                job.status = "queued"
+                job.estimated_finish = None
+                self.save(job)
+                self.add_event(
+                    job_id,
+                    "The server restarted while the job was in progress; it was re-queued "
+                    f"(attempt {attempts + 1} of {MAX_ATTEMPTS}) and will run from the start.",
+                    level="warn",
+                )
+            if job.status == "queued":
+                queue.append(job_id)
+        return queue
+
+    # -- events -----------------------------------------------------------------------------
+
+    def add_event(
+        self,
+        job_id: str,
+        message: str,
+        *,
+        level: Literal["info", "warn", "error"] = "info",
+        type: Literal["message", "metrics"] = "message",
+        data: dict[str, Any] | None = None,
+    ) -> FineTuningJobEvent:
+        event = FineTuningJobEvent(
+            id="ftevent-" + secrets.token_hex(12),
+            created_at=int(time.time()),
+            level=level,
+            message=message,
+            type=type,
+            data=data if data is not None else {},
+        )
+        self.put_events(job_id, [event])
+        return event
+
+    def put_events(self, job_id: str, events: list[FineTuningJobEvent]) -> None:
+        """Insert events (oldest first); ones already stored (by id) are left as they are."""
+        with self._lock:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO events (id, job_id, body) VALUES (?, ?, ?)",
+                [(e.id, job_id, json_encoder.encode(e)) for e in events],
+            )
+
+    def events(
+        self, job_id: str, *, limit: int, after: str | None
+    ) -> tuple[list[FineTuningJobEvent], bool]:
+        """Newest first, like OpenAI; ``after`` is the id of the last event already seen."""
+        args: list[Any] = [job_id]
+        clause = ""
+        with self._lock:
+            if after is not None:
+                found = self._db.execute(
+                    "SELECT seq FROM events WHERE id = ? AND job_id = ?", (after, job_id)
+                ).fetchone()
+                if found is None:
+                    raise InvalidRequestError(f"Event {after} not found.", param="after")
+                clause = "AND seq < ?"
+                args.append(found[0])
+            rows = self._db.execute(
+                f"SELECT body FROM events WHERE job_id = ? {clause} ORDER BY seq DESC LIMIT ?",
+                (*args, limit + 1),
+            ).fetchall()
+        events = [event_decoder.decode(r[0]) for r in rows]
+        return events[:limit], len(events) > limit
+
+    # -- upstream file ids ------------------------------------------------------------------
+
+    def upstream_file(self, file_id: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT upstream_id FROM upstream_files WHERE file_id = ?", (file_id,)
+            ).fetchone()
+        return row[0] if row else None
+
+    def set_upstream_file(self, file_id: str, upstream_id: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO upstream_files (file_id, upstream_id) VALUES (?, ?)",
+                (file_id, upstream_id),
+            )

@@ -1,0 +1,140 @@
+"""``UpstreamJobs``: semsearch as the gateway to an upstream's Files and Fine-tuning APIs.
+
+Usage::
+
+    proxy = UpstreamJobs(UpstreamClient(http, settings, metrics), store, files)
+    job = await proxy.create(local_job, request_body)    # uploads files once, creates upstream
+    job = await proxy.refresh(record)                    # retrieve / cancel / events likewise
+
+Every call goes through ``UpstreamClient.request``, so retries, backoff, ``Retry-After`` and the
+error mapping are those of the embeddings (issue 3); clients never see the upstream key. The
+local record keeps our job id and our file ids; the upstream's ids stay inside semsearch.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, BinaryIO
+
+import msgspec
+
+from service.embeddings import UpstreamClient
+from service.errors import UpstreamError
+from service.files import FileStore
+from service.finetune.schemas import (
+    FineTuningJob,
+    FineTuningJobEvent,
+    UpstreamJob,
+    json_encoder,
+    upstream_events_decoder,
+    upstream_file_decoder,
+    upstream_job_decoder,
+)
+from service.finetune.store import JobRecord, JobStore
+
+logger = logging.getLogger(__name__)
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], body: bytes, what: str) -> Any:
+    try:
+        return decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise UpstreamError(f"the upstream returned a malformed {what}: {exc}") from None
+
+
+def merge(job: FineTuningJob, upstream: UpstreamJob) -> None:
+    """Copy what the upstream owns (status, model, results...) into our record."""
+    job.status = upstream.status  # type: ignore[assignment]  # passed through as the upstream says
+    job.fine_tuned_model = upstream.fine_tuned_model
+    job.finished_at = upstream.finished_at
+    job.trained_tokens = upstream.trained_tokens
+    job.result_files = list(upstream.result_files)
+    job.error = upstream.error
+    job.estimated_finish = upstream.estimated_finish
+    if upstream.hyperparameters is not None:
+        job.hyperparameters = upstream.hyperparameters
+    if upstream.method is not None:
+        job.method = upstream.method
+    if upstream.seed is not None:
+        job.seed = upstream.seed
+
+
+class UpstreamJobs:
+    def __init__(self, client: UpstreamClient, store: JobStore, files: FileStore) -> None:
+        self._client = client
+        self._store = store
+        self._files = files
+
+    async def upload(self, file_id: str) -> str:
+        """The upstream's id for one of our files, uploading it the first time only."""
+        known = await self._store.run(self._store.upstream_file, file_id)
+        if known is not None:
+            return known
+        info = await self._files.run(self._files.get, file_id)
+        path = self._files.path(file_id)
+        opened: list[BinaryIO] = []
+
+        def body() -> dict[str, Any]:
+            handle = path.open("rb")  # a fresh stream for every attempt
+            opened.append(handle)
+            return {"file": (info.filename, handle, "application/jsonl")}
+
+        try:
+            response = await self._client.request(
+                "POST", "/files", files=body, data={"purpose": "fine-tune"}
+            )
+        finally:
+            for handle in opened:
+                handle.close()
+        upstream_id = _decode(upstream_file_decoder, response.content, "file object").id
+        await self._store.run(self._store.set_upstream_file, file_id, upstream_id)
+        return upstream_id
+
+    async def create(self, job: FineTuningJob, request: dict[str, Any]) -> str:
+        """Create the upstream job from the client's request; fills ``job`` from the answer
+        and returns the upstream's job id."""
+        body = dict(request)
+        body["training_file"] = await self.upload(job.training_file)
+        if job.validation_file is not None:
+            body["validation_file"] = await self.upload(job.validation_file)
+        body["seed"] = job.seed
+        response = await self._client.request(
+            "POST",
+            "/fine_tuning/jobs",
+            content=json_encoder.encode(body),
+            headers={"content-type": "application/json"},
+        )
+        upstream = _decode(upstream_job_decoder, response.content, "fine-tuning job")
+        merge(job, upstream)
+        return upstream.id
+
+    async def refresh(self, record: JobRecord) -> FineTuningJob:
+        """Retrieve the job upstream and store what changed."""
+        response = await self._client.request("GET", f"/fine_tuning/jobs/{record.upstream_id}")
+        return await self._save(record, response.content)
+
+    async def cancel(self, record: JobRecord) -> FineTuningJob:
+        path = f"/fine_tuning/jobs/{record.upstream_id}/cancel"
+        response = await self._client.request("POST", path)
+        return await self._save(record, response.content)
+
+    async def events(
+        self, record: JobRecord, *, limit: int, after: str | None
+    ) -> tuple[list[FineTuningJobEvent], bool]:
+        """The upstream's events page, also kept locally (so they outlive the upstream)."""
+        params = {"limit": str(limit)}
+        if after is not None:
+            params["after"] = after
+        path = f"/fine_tuning/jobs/{record.upstream_id}/events"
+        response = await self._client.request("GET", path, params=params)
+        page = _decode(upstream_events_decoder, response.content, "event list")
+        # Pages come newest first; store oldest first so local order matches.
+        await self._store.run(self._store.put_events, record.job.id, page.data[::-1])
+        return page.data, page.has_more
+
+    async def _save(self, record: JobRecord, content: bytes) -> FineTuningJob:
+        upstream = _decode(upstream_job_decoder, content, "fine-tuning job")
+        job = record.job
+        merge(job, upstream)
+        await self._store.run(self._store.save, job)
+        return job
