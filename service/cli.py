@@ -12,7 +12,12 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMANDS = ("service.commands.serve", "service.commands.bench")
+COMMANDS = (
+    "service.commands.serve",
+    "service.commands.ingest",
+    "service.commands.query",
+    "service.commands.bench",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

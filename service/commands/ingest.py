@@ -1,0 +1,101 @@
+"""``semsearch ingest FILE --collection NAME``: send documents to a server in batches.
+
+Reads JSONL (BEIR ``corpus.jsonl`` as is), CSV, or a directory of ``.txt``/``.md`` files. Each
+batch is one all-or-nothing request; transient errors are retried by the client. Empty
+documents are skipped and counted. A rejected document stops the run with its id and reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from service.client import Client, ClientError, add_connection_options
+from service.progress import Progress
+from service.sources import SourceError, read_documents
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "ingest",
+        help="send documents from a file or directory to a collection",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("path", type=Path, metavar="FILE", help="JSONL, CSV, or a directory")
+    parser.add_argument("--collection", "-c", required=True, help="collection name")
+    parser.add_argument("--create", action="store_true", help="create the collection if missing")
+    parser.add_argument("--model", help="model of a collection created by --create")
+    parser.add_argument("--batch", type=int, default=256, help="documents per request (256)")
+    add_connection_options(parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.path.exists():
+        print(f"semsearch ingest: {args.path} does not exist", file=sys.stderr)
+        return 2
+    if not 1 <= args.batch <= 2048:
+        print("semsearch ingest: --batch must be from 1 to 2048", file=sys.stderr)
+        return 2
+    with Client(args.url, args.api_key) as client:
+        try:
+            if args.create:
+                _create(client, args.collection, args.model)
+            return _ingest(client, args)
+        except ClientError as exc:
+            print(f"semsearch ingest: {exc}", file=sys.stderr)
+            return 1
+        except SourceError as exc:
+            print(f"semsearch ingest: {exc}", file=sys.stderr)
+            return 1
+
+
+def _create(client: Client, name: str, model: str | None) -> None:
+    body: dict[str, Any] = {"name": name} | ({"model": model} if model else {})
+    try:
+        client.request("POST", "/collections", body)
+    except ClientError as exc:
+        if exc.status != 409:  # already there is fine
+            raise
+
+
+def _ingest(client: Client, args: argparse.Namespace) -> int:
+    path = f"/collections/{args.collection}/documents"
+    documents = read_documents(args.path)
+    sent = skipped = tokens = 0
+    progress = Progress(f"ingest {args.collection}")
+    started = time.perf_counter()
+    while batch := list(islice(documents, args.batch)):
+        kept = [doc for doc in batch if doc["text"]]
+        skipped += len(batch) - len(kept)
+        if kept:
+            try:
+                answer = client.request("POST", path, {"documents": kept})
+            except ClientError as exc:
+                progress.close()
+                raise ClientError(exc.status, _name_document(exc, kept), exc.param) from None
+            sent += answer["upserted"]
+            tokens += answer["usage"]["total_tokens"]
+        progress.advance(len(batch))
+    progress.close()
+    seconds = time.perf_counter() - started
+    print(
+        f"ingested {sent:,} documents into {args.collection!r} "
+        f"({skipped:,} empty skipped), {tokens:,} tokens, "
+        f"{seconds:.1f} s, {sent / max(seconds, 1e-9):,.0f} docs/s"
+    )
+    return 0
+
+
+def _name_document(exc: ClientError, batch: list[dict[str, Any]]) -> str:
+    """Turn ``documents[7].text`` into the id of the document the server rejected."""
+    if exc.param and exc.param.startswith("documents["):
+        index = int(exc.param.split("[", 1)[1].split("]", 1)[0])
+        if index < len(batch):
+            return f"document {batch[index]['id']!r} rejected: {exc.message}"
+    return exc.message

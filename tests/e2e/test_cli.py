@@ -1,0 +1,132 @@
+"""``semsearch ingest`` and ``semsearch query`` as a user runs them, against a real server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.e2e.search_client import Search
+from tests.support.server import clean_env
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "scifact_small" / "corpus.jsonl"
+
+
+def semsearch(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_env(env),
+    )
+
+
+def test_ingest_a_beir_corpus_then_query(start_server) -> None:
+    server = start_server()
+    done = semsearch(
+        "ingest",
+        str(FIXTURE),
+        "--collection",
+        "sf",
+        "--create",
+        "--batch",
+        "100",
+        "--url",
+        server.url,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in FIXTURE.read_text().splitlines()]
+    assert f"ingested {len(lines):,} documents into 'sf'" in done.stdout
+    api = Search(server.url)
+    assert api.ok("GET", "/collections/sf")["count"] == len(lines)
+    first = lines[0]
+    doc = api.ok("GET", f"/collections/sf/documents/{first['_id']}")
+    assert doc["text"] == f"{first['title']} {first['text']}".strip()
+    assert doc["metadata"]["title"] == first["title"]
+
+    shown = semsearch("query", "sf", first["title"], "-k", "3", "--url", server.url)
+    assert shown.returncode == 0, shown.stderr
+    rows = shown.stdout.splitlines()[2:]
+    expected = api.query("sf", query=first["title"], k=3)["data"]
+    assert len(rows) == 3
+    assert [row.split()[2] for row in rows] == [h["id"] for h in expected]
+    assert float(rows[0].split()[1]) == round(expected[0]["score"], 4)
+
+    raw = semsearch(
+        "query",
+        "sf",
+        "x",
+        "-k",
+        "2",
+        "--json",
+        "--where",
+        json.dumps({"title": first["title"]}),
+        "--url",
+        server.url,
+    )
+    assert [h["id"] for h in json.loads(raw.stdout)["data"]] == [first["_id"]]
+    api.close()
+
+
+def test_ingest_csv_and_a_directory(start_server, tmp_path: Path) -> None:
+    server = start_server()
+    csv_file = tmp_path / "notes.csv"
+    csv_file.write_text("id,title,text,lang\nn1,First,hello there,en\nn2,,,en\nn3,,bonjour,fr\n")
+    done = semsearch("ingest", str(csv_file), "-c", "notes", "--create", "--url", server.url)
+    assert done.returncode == 0, done.stderr
+    assert "ingested 2 documents" in done.stdout and "(1 empty skipped)" in done.stdout
+    api = Search(server.url)
+    assert api.ok("GET", "/collections/notes/documents/n1")["metadata"] == {
+        "lang": "en",
+        "title": "First",
+    }
+    folder = tmp_path / "docs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.md").write_text("# Alpha\nsome markdown")
+    (folder / "sub" / "b.txt").write_text("plain text")
+    (folder / "ignored.bin").write_bytes(b"\0")
+    done = semsearch("ingest", str(folder), "-c", "files", "--create", "--url", server.url)
+    assert done.returncode == 0, done.stderr
+    assert api.ids("files") == ["a.md", "sub/b.txt"]
+    api.close()
+
+
+def test_ingest_reports_bad_input_and_rejections(start_server, tmp_path: Path) -> None:
+    server = start_server()
+    bad_line = tmp_path / "bad.jsonl"
+    bad_line.write_text('{"id": "a", "text": "fine"}\n{broken\n')
+    done = semsearch("ingest", str(bad_line), "-c", "c", "--create", "--url", server.url)
+    assert done.returncode == 1 and "bad.jsonl:2: not valid JSON" in done.stderr
+    rejected = tmp_path / "rejected.jsonl"
+    rejected.write_text(
+        '{"id": "ok", "text": "fine"}\n{"id": "deep", "text": "x", "metadata": {"a": {"b": 1}}}\n'
+    )
+    done = semsearch("ingest", str(rejected), "-c", "c", "--url", server.url)
+    assert done.returncode == 1 and "document 'deep' rejected" in done.stderr
+    missing = semsearch("ingest", str(rejected), "-c", "absent", "--url", server.url)
+    assert missing.returncode == 1 and "404" in missing.stderr
+    nowhere = semsearch("query", "c", "x", "--url", "http://127.0.0.1:9")
+    assert nowhere.returncode == 1 and "cannot reach" in nowhere.stderr
+
+
+def test_commands_use_the_api_key(start_server, tmp_path: Path) -> None:
+    server = start_server(env={"SEMSEARCH_API_KEYS": "sekrit"})
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"id": "a", "text": "guarded text"}\n')
+    denied = semsearch("ingest", str(corpus), "-c", "g", "--create", "--url", server.url)
+    assert denied.returncode == 1 and "401" in denied.stderr
+    done = semsearch(
+        "ingest",
+        str(corpus),
+        "-c",
+        "g",
+        "--create",
+        "--url",
+        server.url,
+        env={"SEMSEARCH_API_KEY": "sekrit"},
+    )
+    assert done.returncode == 0, done.stderr
+    found = semsearch("query", "g", "guarded", "--api-key", "sekrit", "--url", server.url)
+    assert found.returncode == 0 and " a " in found.stdout
