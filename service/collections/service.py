@@ -107,7 +107,9 @@ class CollectionService:
         return schemas.Deleted(id=name, object="collection")
 
     async def _collection(self, name: str) -> index.Collection:
-        return await self._run(self.store.get_collection, name)
+        # A dict lookup: open_store() opened every collection at start-up, and create() opens
+        # new ones, so no request pays for (or waits on a thread for) opening a collection.
+        return self.store.get_collection(name)
 
     async def _describe(self, col: index.Collection) -> schemas.Collection:
         info = col.info

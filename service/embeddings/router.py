@@ -44,6 +44,11 @@ class ModelSource(Protocol):
     def list_models(self) -> list[ModelInfo]: ...
 
 
+#: Inputs this small (a search query, typically) are embedded on the event loop: the work,
+#: ~20 us, costs less than the hop to a worker thread and back (benchmarks/README.md).
+INLINE_MAX_CHARS = 1024
+
+
 class LocalProvider:
     """The embedded WordLlama, run on a small thread pool so the event loop never blocks.
 
@@ -60,6 +65,8 @@ class LocalProvider:
         self, model: ModelInfo, inputs: Inputs, dimensions: int | None
     ) -> tuple[np.ndarray, list[int]]:
         local.check_dimensions(dimensions)
+        if len(inputs) == 1 and isinstance(inputs[0], str) and len(inputs[0]) <= INLINE_MAX_CHARS:
+            return self._embed_sync(inputs, dimensions)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._embed_sync, inputs, dimensions)
 
