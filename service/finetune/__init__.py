@@ -1,4 +1,18 @@
-"""Fine-tuning: local query adapters trained in numpy, and jobs proxied to an upstream."""
+"""Fine-tuning (issue 5): local query adapters trained in numpy, and jobs proxied upstream.
+
+- **Local adapter jobs** (the local model, upstream *embedding* models): the training pairs are
+  embedded with the base model, and a ``d x d`` linear map is learned for the *query side only*
+  (``adapters.py``). ``ft:{base}:{suffix or "semsearch"}:{id}`` embeds with the base model, maps,
+  normalises, then truncates to ``dimensions`` and re-normalises. Documents keep the base
+  model's vectors (``ModelInfo.document_model``), so a collection built with the base model
+  stays valid when its queries switch to the adapter.
+- **Upstream jobs** (chat models such as ``gpt-4o-mini``): see ``service.py`` for the routing rule
+  and ``upstream.py`` for the proxy.
+- **Restarts**: jobs and events live in ``DATA_DIR/fine_tuning.sqlite3``. A local job that was
+  ``running`` (or ``validating_files``) when the server stopped comes back ``queued`` with a
+  ``warn`` event and runs again from the start (same seed, same adapter); after 3 interrupted
+  runs it is ``failed`` with code ``interrupted``. Upstream jobs are refreshed from the upstream.
+"""
 
 from service.finetune.adapters import Adapter, AdapterModels
 from service.finetune.runner import JobRunner

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from service.finetune import blas
+
 TEMPERATURE = 0.05
 BASE_LEARNING_RATE = 1e-3
 AUTO_BATCH_SIZE = 64
@@ -172,6 +174,18 @@ def train_adapter(
     progress: Progress | None = None,
 ) -> TrainingResult:
     """Run Adam over shuffled mini-batches; checks ``cancel`` before every step."""
+    with blas.single_threaded():
+        return _train(data, params, seed, validation, cancel, progress)
+
+
+def _train(
+    data: TrainingData,
+    params: Hyperparameters,
+    seed: int,
+    validation: TrainingData | None,
+    cancel: threading.Event | None,
+    progress: Progress | None,
+) -> TrainingResult:
     started = time.perf_counter()
     dims = data.queries.shape[1]
     weights = np.eye(dims, dtype=np.float64)
