@@ -1,0 +1,52 @@
+"""A fine-tuned (query-side adapter) model as a collection's model: documents keep base vectors,
+queries go through the adapter."""
+
+from __future__ import annotations
+
+import numpy as np
+from openai import OpenAI
+
+from tests.e2e.search_client import Search
+from tests.e2e.test_fine_tuning import BASE, load_fixture, training_file, wait_for
+
+
+def embed(api: Search, model: str, texts: list[str]) -> np.ndarray:
+    body = api.ok("POST", "/v1/embeddings", {"model": model, "input": texts})
+    return np.asarray([d["embedding"] for d in body["data"]], dtype=np.float32)
+
+
+def test_a_collection_on_a_fine_tuned_model(start_server) -> None:
+    server = start_server()
+    with OpenAI(base_url=server.v1, api_key="unused", max_retries=0) as sdk:
+        train = sdk.files.create(file=("train.jsonl", training_file()), purpose="fine-tune")
+        job = sdk.fine_tuning.jobs.create(
+            model=BASE, training_file=train.id, seed=3, hyperparameters={"n_epochs": 3}
+        )
+        job = wait_for(sdk, job.id, {"succeeded", "failed", "cancelled"})
+    assert job.status == "succeeded", job.error
+    model = job.fine_tuned_model
+    assert model is not None
+
+    corpus, queries = load_fixture()
+    ids = sorted(corpus)[:60]
+    api = Search(server.url)
+    assert api.create("tuned", model=model)["model"] == model
+    api.upsert("tuned", [{"id": i, "text": corpus[i]} for i in ids])
+
+    # Documents are stored with the base model's vectors...
+    stored = np.asarray(
+        [
+            api.ok("GET", f"/collections/tuned/documents/{i}", include="vector")["vector"]
+            for i in ids
+        ]
+    )
+    np.testing.assert_allclose(stored, embed(api, BASE, [corpus[i] for i in ids]), atol=1e-5)
+
+    # ...and queries with the adapter, which really changes them.
+    question = next(iter(queries.values()))
+    adapted, base = embed(api, model, [question])[0], embed(api, BASE, [question])[0]
+    assert float(adapted @ base) < 0.999
+    expected = [ids[j] for j in np.argsort(-(stored @ adapted))[:10]]
+    hits = api.query("tuned", query=question, k=10)["data"]
+    assert [h["id"] for h in hits] == expected
+    api.close()
