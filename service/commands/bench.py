@@ -46,7 +46,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser = subparsers.add_parser(
         "bench",
         help="benchmark retrieval quality, index speed/recall and service load",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description="Measure retrieval quality (BEIR datasets), the index's recall/speed curve "
+        "and the service under load. Each run prints Markdown tables, writes a JSON record and, "
+        "with matplotlib (the 'bench' extra), PNG plots.",
     )
     kinds = parser.add_subparsers(dest="bench_command", required=True, metavar="KIND")
 
@@ -76,8 +78,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     source.add_argument("--dataset", type=Path, help="BEIR-format directory (embedded first)")
     source.add_argument("--vectors", type=Path, help=".npy float32 [n, d]; last rows = queries")
     a.add_argument("--split", default="test")
-    a.add_argument("--ef", type=_ints, default=[16, 32, 64, 128, 256], help="ef_search values")
-    a.add_argument("--m", type=_ints, default=[16], help="HNSW M values (default 16)")
+    a.add_argument(
+        "--ef",
+        type=_ints,
+        default=[16, 32, 64, 128, 256],
+        metavar="N,N,...",
+        help="ef_search values",
+    )
+    a.add_argument("--m", type=_ints, default=[16], metavar="N,N,...", help="HNSW M values")
     a.add_argument("--ef-construction", type=int, default=200)
     a.add_argument("--queries", type=int, default=1000, help="queries (held out when unlabeled)")
     a.add_argument("--limit", type=int, help="use the first N documents only")
@@ -95,7 +103,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     ld.add_argument("--limit", type=int, help="ingest the first N documents only")
     ld.add_argument("--model", help="model of the created collection (default: server's)")
     ld.add_argument("--batch", type=int, default=256, help="documents per ingest request")
-    ld.add_argument("--concurrency", type=_ints, default=[1, 4, 16])
+    ld.add_argument(
+        "--concurrency", type=_ints, default=[1, 4, 16], metavar="N,N,...", help="levels"
+    )
     ld.add_argument("--duration", type=float, default=30.0, help="seconds per level (bound)")
     ld.add_argument("--max-requests", type=int, default=50_000, help="requests per level (bound)")
     ld.add_argument("--no-plots", action="store_true")
