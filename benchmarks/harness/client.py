@@ -5,7 +5,7 @@ Usage::
     with SearchClient("http://127.0.0.1:8000") as api:
         api.create_collection("bench", model="wordllama-l2-supercat")
         api.upsert("bench", [{"id": "d1", "text": "..."}])
-        api.query_many("bench", ["a question"], k=100)      # [[Hit, ...]]
+        api.query_many("bench", ["a question"], k=100)      # ([[Hit, ...]], mode or None)
         api.embed(["a question"], model="wordllama-l2-supercat")  # float32 [n, d]
 
 Only the fields the harness reads are decoded (msgspec, types built once). Errors surface as
@@ -51,6 +51,7 @@ class _QueryOne(msgspec.Struct):
 
 class _QueryMany(msgspec.Struct):
     data: list[list[Hit]]
+    mode: str | None = None  # reported by servers with issue 7's modes
 
 
 class _Upserted(msgspec.Struct):
@@ -157,9 +158,21 @@ class SearchClient:
 
     def query_many(
         self, name: str, texts: Sequence[str], k: int = 10, **options: Any
-    ) -> list[list[Hit]]:
+    ) -> tuple[list[list[Hit]], str | None]:
+        """Hits per text, and the mode the server says it used (``None``: it has no modes)."""
         body = query_body(k, queries=list(texts), **options)
-        return _decoders[_QueryMany].decode(self._post(f"/collections/{name}/query", body)).data
+        answer = _decoders[_QueryMany].decode(self._post(f"/collections/{name}/query", body))
+        return answer.data, answer.mode
+
+    def supports_modes(self, name: str, probe: str) -> bool:
+        """Whether ``/query`` takes ``"mode"`` (issue 7): older servers reject the field."""
+        try:
+            self.query(name, probe, k=1, mode="vector")
+        except ApiError as exc:
+            if exc.status == 400 and "mode" in str(exc):
+                return False
+            raise
+        return True
 
     def document_vector(self, name: str, doc_id: str) -> np.ndarray:
         response = self.http.get(

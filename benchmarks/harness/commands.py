@@ -99,7 +99,7 @@ def run_quality(args: argparse.Namespace) -> int:
     variants = [
         quality.Variant(m, d) for m in (args.model or [None]) for d in (args.dimensions or [None])
     ]
-    modes: list[str | None] = list(args.mode) if args.mode else [None]
+    modes = list(args.mode) if args.mode else None  # None: all the server has
     upstream = args.upstream or (None if args.url else os.environ.get("SEMSEARCH_UPSTREAM_URL"))
     cache_model = args.cache_model or (args.model[0] if args.model else None)
     rows: list[QualityRow] = [quality.bm25_row(data)]

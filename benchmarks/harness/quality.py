@@ -44,16 +44,18 @@ def collection_name(dataset: str, i: int) -> str:
 
 def service_run(
     api: SearchClient, name: str, qids: Sequence[str], texts: Sequence[str], mode: str | None
-) -> tuple[dict[str, list[str]], float]:
+) -> tuple[dict[str, list[str]], float, str | None]:
+    """The service's ranking of every query, its wall time, and the mode the server used."""
     run: dict[str, list[str]] = {}
+    used = mode
     started = time.perf_counter()
     with Progress(f"query {mode or 'default'}", total=len(qids)) as bar:
         for s in range(0, len(qids), QUERY_BATCH):
-            hits = api.query_many(name, texts[s : s + QUERY_BATCH], k=DEPTH, mode=mode)
+            hits, used = api.query_many(name, texts[s : s + QUERY_BATCH], k=DEPTH, mode=mode)
             for qid, ranked in zip(qids[s : s + QUERY_BATCH], hits, strict=True):
                 run[qid] = [h.id for h in ranked]
             bar.update(len(hits))
-    return run, time.perf_counter() - started
+    return run, time.perf_counter() - started, used or mode
 
 
 def exact_run(
@@ -93,15 +95,22 @@ def bm25_row(data: Dataset) -> QualityRow:
     )
 
 
+ALL_MODES: tuple[str, ...] = ("vector", "lexical", "hybrid")
+
+
 def evaluate_variant(
     api: SearchClient,
     data: Dataset,
     variant: Variant,
     index: int,
-    modes: Sequence[str | None],
+    modes: Sequence[str] | None = None,
     keep: bool = False,
 ) -> tuple[list[QualityRow], IngestFigures]:
-    """Rows for one model/dimensions: one per mode through the service, then exact."""
+    """Rows for one model/dimensions: one per mode through the service, then exact.
+
+    ``modes=None`` asks the server: every mode side by side when ``/query`` takes ``"mode"``
+    (issue 7), else one row with the server's only behaviour (vector search).
+    """
     name = collection_name(data.name, index)
     info = api.create_collection(name, model=variant.model, dimensions=variant.dimensions)
     model, dims = info["model"], info["dimensions"]
@@ -112,9 +121,11 @@ def evaluate_variant(
         )
         qids = list(data.queries)
         texts = [data.queries[q] for q in qids]
+        if modes is None:
+            modes = ALL_MODES if api.supports_modes(name, texts[0]) else (None,)
         runs = {}
-        for mode in modes:
-            run, seconds = service_run(api, name, qids, texts, mode)
+        for asked in modes:
+            run, seconds, mode = service_run(api, name, qids, texts, asked)
             runs[mode] = run
             rows.append(
                 QualityRow(
@@ -142,7 +153,7 @@ def evaluate_variant(
                 seconds=time.perf_counter() - started,
             )
         )
-        for row in rows:
+        for row in rows:  # only a vector ranking should equal the exact one
             if row.system == "service" and row.mode in (None, "vector"):
                 row.overlap_at_10 = overlap_at_10(runs[row.mode], exact)
     finally:

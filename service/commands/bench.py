@@ -61,7 +61,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--mode",
         action="append",
         choices=["vector", "lexical", "hybrid"],
-        help="/query mode (repeatable; issue 7); default: not sent, the server's default",
+        help="/query mode (repeatable); default: all three when the server has modes "
+        "(issue 7), else plain vector search",
     )
     q.add_argument(
         "--upstream",

@@ -35,15 +35,21 @@ def test_quality_smoke(
     run = _record(tmp_path, "quality")
     assert isinstance(run, QualityRun)
     assert (run.documents, run.skipped_documents, run.queries) == (11, ["d8"], 3)
-    assert [(r.system, r.dimensions) for r in run.rows] == [
-        ("bm25", None), ("service", 64), ("exact", 64), ("service", 256), ("exact", 256),
-    ]  # fmt: skip
+    # One service row per /query mode when the server has modes (issue 7), else one.
+    modes = [r.mode for r in run.rows if r.system == "service" and r.dimensions == 256]
+    assert modes in ([None], ["vector", "lexical", "hybrid"])
+    expected = [("bm25", None)]
+    for d in (64, 256):
+        expected += [("service", d)] * len(modes) + [("exact", d)]
+    assert [(r.system, r.dimensions) for r in run.rows] == expected
     for row in run.rows:
         assert set(row.metrics) == {"ndcg@10", "recall@10", "recall@100", "mrr@10"}
         assert 0 < row.metrics["ndcg@10"] <= 1
-    service, exact = run.rows[3], run.rows[4]
-    assert service.overlap_at_10 == 1.0  # 11 documents: the index is exact
-    assert service.metrics == pytest.approx(exact.metrics)
+    vector = next(r for r in run.rows if r.system == "service" and r.mode in (None, "vector"))
+    exact = next(r for r in run.rows if r.system == "exact")
+    assert vector.overlap_at_10 == 1.0  # 11 documents: the index is exact
+    assert vector.metrics == pytest.approx(exact.metrics)
+    assert all(r.overlap_at_10 is None for r in run.rows if r.mode in ("lexical", "hybrid"))
     assert run.cache is not None and run.cache.cache_misses == run.cache.cache_hits > 0
     assert run.machine.cpu_count and run.machine.packages["numpy"]
     assert run.params["dimensions"] == [64, 256] and "api_key" not in run.params
