@@ -58,7 +58,7 @@ class OwnServer:
         reader.join(timeout)
         if not found:
             self.stop()
-            raise ServerError(f"semsearch serve did not start; see {self.log_path}")
+            raise ServerError(f"semsearch serve did not start{self._tail()}")
         self.url = found[0]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -67,7 +67,15 @@ class OwnServer:
                     return self.url
             time.sleep(0.05)
         self.stop()
-        raise ServerError(f"{self.url}/healthz never answered 200; see {self.log_path}")
+        raise ServerError(f"{self.url}/healthz never answered 200{self._tail()}")
+
+    def _tail(self) -> str:
+        """The end of the server's log: the temp dir holding it is gone once the run ends."""
+        try:
+            text = self.log_path.read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+        return f"; its log ends:\n{text}"
 
     def _read_port(self, found: list[str]) -> None:
         assert self._proc is not None and self._proc.stdout is not None
