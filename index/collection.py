@@ -13,11 +13,13 @@ the graph takes the lock exclusively, in slices, so queries wait at most one sli
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +28,13 @@ import numpy as np
 from .documents import Documents
 from .errors import InvalidArgumentError, StoreClosedError
 from .filters import check_where, compile_predicate
-from .graph import Graph, exact_top_k
+from .fusion import DEFAULT_ALPHA, DEFAULT_CANDIDATES, fuse, rank
+from .graph import Graph, distances, exact_top_k
+from .lexical import query_terms, terms_text
 from .rwlock import ReadWriteLock
 from .schemas import CollectionInfo, Hit, Metadata, Page, Record
 from .snapshots import SnapshotDir
+from .textsearch import TextSearch
 from .validation import check_ids, check_metadatas, check_texts, check_vectors
 
 log = logging.getLogger(__name__)
@@ -55,6 +60,10 @@ class Collection:
         self._graph_lock = ReadWriteLock()
         self._closed = False
         self._graph, _, self._unsnapshotted = self._open_graph()
+        if docs.ensure_lexical():
+            log.warning("collection %s: built the lexical index this file lacked", self.name)
+        self._text = TextSearch(docs, self.name)
+        self._text.start(self._write_lock, lambda: self._closed)
 
     @property
     def name(self) -> str:
@@ -137,9 +146,11 @@ class Collection:
         metadatas_ = check_metadatas(metadatas, n)
         if not n:
             return 0
+        terms = [terms_text(text) for text in texts_]
         with self._writing():
-            labels, replaced = self._docs.upsert(ids, array, texts_, metadatas_)
+            labels, replaced = self._docs.upsert(ids, array, texts_, metadatas_, terms)
             self._apply(labels, array, replaced)
+            self._text.apply(labels, terms, replaced)
             self._after_write(n)
         return n
 
@@ -163,6 +174,7 @@ class Collection:
             deleted = self._docs.delete(labels)
             if deleted:
                 self._apply(np.empty(0, np.uint64), None, labels)
+                self._text.apply(np.empty(0, np.uint64), [], labels)
                 self._after_write(deleted)
         return deleted
 
@@ -266,13 +278,16 @@ class Collection:
         """
         self._check_open()
         queries = check_vectors(vectors, self.dim)
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-            raise InvalidArgumentError(f"k must be an integer from 1 to {MAX_K}", param="k")
-        if ef is not None and (
-            isinstance(ef, bool) or not isinstance(ef, int) or not 1 <= ef <= 4096
-        ):
-            raise InvalidArgumentError("ef must be an integer from 1 to 4096", param="ef")
+        _check_k(k)
+        _check_ef(ef)
         where = check_where(where)
+        with self._graph_search(ef):
+            if where is None:
+                return self._search(queries, k)
+            return [self._search_filtered(query[None], k, where)[0] for query in queries]
+
+    @contextmanager
+    def _graph_search(self, ef: int | None) -> Iterator[None]:
         custom_ef = ef is not None and ef != self.info.hnsw.ef_search
         # hnswlib's ef is one setting per index: a query with its own ef runs alone.
         lock = self._graph_lock.writing() if custom_ef else self._graph_lock.reading()
@@ -280,9 +295,7 @@ class Collection:
             if custom_ef:
                 self._graph.set_ef(ef)  # type: ignore[arg-type]
             try:
-                if where is None:
-                    return self._search(queries, k)
-                return [self._search_filtered(query[None], k, where)[0] for query in queries]
+                yield
             finally:
                 if custom_ef:
                     self._graph.set_ef(self.info.hnsw.ef_search)
@@ -301,6 +314,13 @@ class Collection:
         return self._hits(labels, distances)
 
     def _search_filtered(self, query: np.ndarray, k: int, where: dict[str, Any]) -> list[list[Hit]]:
+        labels, distances, rows = self._filtered_top(query, k, where)
+        return self._hits(labels, distances, rows)
+
+    def _filtered_top(
+        self, query: np.ndarray, k: int, where: dict[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray, dict[int, Hit] | None]:
+        """``(labels[1, k'], distances[1, k'], rows or None)``: see :meth:`query`."""
         graph = self._graph
         candidates = min(graph.live, max(4 * k, 40))
         if candidates:
@@ -318,22 +338,158 @@ class Collection:
                 ]
                 if len(keep) >= k or candidates == graph.live:
                     keep = keep[:k]
-                    return self._hits(labels[:, keep], distances[:, keep], rows)
+                    return labels[:, keep], distances[:, keep], rows
         allowed = self._docs.matching_labels(where, graph.applied_max_label)
         k = min(k, len(allowed))
         if len(allowed) <= BRUTE_FORCE_MAX:
-            return self._exact(query, k, allowed)
+            return (*self._exact_top(query, k, allowed), None)
         try:
             labels, distances = graph.knn(query, k, set(allowed.tolist()))
         except RuntimeError:
-            return self._exact(query, k, allowed)
-        return self._hits(labels, distances)
+            return (*self._exact_top(query, k, allowed), None)
+        return labels, distances, None
 
     def _exact(self, queries: np.ndarray, k: int, labels: np.ndarray) -> list[list[Hit]]:
+        return self._hits(*self._exact_top(queries, k, labels))
+
+    def _exact_top(
+        self, queries: np.ndarray, k: int, labels: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         if not len(labels):
-            return [[] for _ in queries]
+            empty = np.empty((len(queries), 0))
+            return empty.astype(np.uint64), empty.astype(np.float32)
         vectors = self._docs.vectors(labels)
-        return self._hits(*exact_top_k(self.info.metric, queries, labels, vectors, k))
+        return exact_top_k(self.info.metric, queries, labels, vectors, k)
+
+    def _vector_top(
+        self, query: np.ndarray, k: int, where: dict[str, Any] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One query's vector top-k as 1-D ``(labels, distances)`` (graph lock held)."""
+        if where is not None:
+            labels, distances, _ = self._filtered_top(query[None], k, where)
+            return labels[0], distances[0]
+        k = min(k, self._graph.live)
+        if k == 0:
+            return np.empty(0, np.uint64), np.empty(0, np.float32)
+        try:
+            labels, distances = self._graph.knn(query[None], k)
+        except RuntimeError:
+            allowed = self._docs.matching_labels(None, self._graph.applied_max_label)
+            labels, distances = self._exact_top(query[None], k, allowed)
+        return labels[0], distances[0]
+
+    # -- lexical and hybrid search ------------------------------------------------------------
+
+    def lexical_ready(self, timeout: float | None = None) -> bool:
+        """Wait until the in-memory BM25 accelerator is built (searches work before it is,
+        through FTS5, only slower); False on timeout."""
+        return self._text.wait(timeout)
+
+    def search_text(
+        self, texts: Sequence[str], k: int = 10, where: dict[str, Any] | None = None
+    ) -> list[list[Hit]]:
+        """BM25 top-k for each text among documents matching ``where`` (lexical search).
+
+        Any text is safe: it is tokenised as documents are (``lexical.py``), never parsed as
+        FTS5 syntax; a text with no indexed word finds nothing. ``score`` and ``lexical_score``
+        are the BM25 score, ``distance`` is NaN.
+        """
+        self._check_open()
+        texts = _check_query_texts(texts)
+        _check_k(k)
+        where = check_where(where)
+        results = []
+        for text in texts:
+            scored = self._text.search(query_terms(text), k, where)
+            labels, scores = scored.labels.tolist(), scored.scores.tolist()
+            rows = self._docs.by_labels(labels)
+            results.append(
+                [
+                    _hit(rows[label], score, math.nan, lexical=score)
+                    for label, score in zip(labels, scores, strict=True)
+                    if label in rows
+                ]
+            )
+        return results
+
+    def hybrid(
+        self,
+        texts: Sequence[str],
+        vectors: Any,
+        k: int = 10,
+        where: dict[str, Any] | None = None,
+        *,
+        alpha: float = DEFAULT_ALPHA,
+        ef: int | None = None,
+        candidates: int = DEFAULT_CANDIDATES,
+    ) -> list[list[Hit]]:
+        """Lexical and vector search fused (``fusion.py``): ``texts[i]`` is the query's text
+        and ``vectors[i]`` its embedding. ``alpha`` weighs the vector side: 0 ranks by BM25
+        only, 1 by the vector only. ``score`` is the fused score; ``lexical_score`` and
+        ``vector_score`` are the raw parts."""
+        self._check_open()
+        texts = _check_query_texts(texts)
+        queries = check_vectors(vectors, self.dim, len(texts))
+        _check_k(k)
+        _check_ef(ef)
+        if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 <= alpha <= 1:
+            raise InvalidArgumentError("alpha must be a number from 0 to 1", param="alpha")
+        if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
+            raise InvalidArgumentError("candidates must be a positive integer", param="candidates")
+        where = check_where(where)
+        results = []
+        for text, query in zip(texts, queries, strict=True):
+            found = self.hybrid_candidates(text, query, max(candidates, k), where, ef)
+            fused = fuse(found.vector, found.lexical, float(alpha))
+            top = rank(found.labels, fused, k)
+            rows = self._docs.by_labels(found.labels[top].tolist())
+            results.append(
+                [
+                    _hit(
+                        rows[label],
+                        float(fused[i]),
+                        float(found.distances[i]),
+                        lexical=float(found.lexical[i]),
+                        vector=float(found.vector[i]),
+                    )
+                    for i in top.tolist()
+                    for label in [int(found.labels[i])]
+                    if label in rows
+                ]
+            )
+        return results
+
+    def hybrid_candidates(
+        self,
+        text: str,
+        query: np.ndarray,
+        n: int = DEFAULT_CANDIDATES,
+        where: dict[str, Any] | None = None,
+        ef: int | None = None,
+    ) -> Candidates:
+        """The union of both sides' top ``n``, each with its real score on both sides.
+
+        Arguments are assumed valid (see :meth:`hybrid`); the benchmark calls this directly to
+        compare fusion rules on the same candidates.
+        """
+        lexical = self._text.search(query_terms(text), n, where)
+        with self._graph_search(ef):
+            v_labels, v_distances = self._vector_top(query, n, where)
+        only_lexical = np.setdiff1d(lexical.labels.astype(np.int64), v_labels.astype(np.int64))
+        # Their stored vectors: SQLite answers 100 labels ~5x faster than hnswlib's get_items.
+        m_labels, m_vectors = self._docs.some_vectors(only_lexical.tolist(), self.dim)
+        m_distances = distances(self.info.metric, query[None], m_vectors)[0]
+        labels = np.concatenate([v_labels.astype(np.int64), m_labels])
+        dists = np.concatenate([v_distances, m_distances]).astype(np.float64)
+        to_score = _SCORES[self.info.metric]
+        return Candidates(
+            labels=labels,
+            distances=dists,
+            vector=np.asarray([to_score(d) for d in dists.tolist()], np.float64),
+            lexical=lexical.score_of(labels),
+            from_vector=np.arange(len(labels)) < len(v_labels),
+            from_lexical=np.isin(labels, lexical.labels),
+        )
 
     def _hits(
         self, labels: np.ndarray, distances: np.ndarray, rows: dict[int, Hit] | None = None
@@ -380,6 +536,52 @@ class Collection:
         """Close without snapshotting and delete the collection's files."""
         self.close(snapshot=False)
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Hybrid candidates, vector side's first: raw scores on both sides and where each came
+    from (``from_vector``/``from_lexical``: in that side's top n)."""
+
+    labels: np.ndarray
+    distances: np.ndarray
+    vector: np.ndarray
+    lexical: np.ndarray
+    from_vector: np.ndarray
+    from_lexical: np.ndarray
+
+
+def _hit(
+    row: Hit, score: float, distance: float, lexical: float | None, vector: float | None = None
+) -> Hit:
+    return Hit(
+        id=row.id,
+        score=score,
+        distance=distance,
+        text=row.text,
+        metadata=row.metadata,
+        lexical_score=lexical,
+        vector_score=vector,
+    )
+
+
+def _check_k(k: Any) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise InvalidArgumentError(f"k must be an integer from 1 to {MAX_K}", param="k")
+
+
+def _check_ef(ef: Any) -> None:
+    if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or not 1 <= ef <= 4096):
+        raise InvalidArgumentError("ef must be an integer from 1 to 4096", param="ef")
+
+
+def _check_query_texts(texts: Any) -> list[str]:
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise InvalidArgumentError("texts must be a list of strings", param="texts")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InvalidArgumentError(f"texts[{i}] must be a string", param=f"texts[{i}]")
+    return list(texts)
 
 
 def _cosine_or_ip(distance: float) -> float:

@@ -28,6 +28,7 @@ import msgspec
 import numpy as np
 
 from .filters import compile_where, field_rows
+from .lexical import match_expression, terms_text
 from .schemas import CollectionInfo, Hit, Metadata, Record
 
 _SCHEMA = """
@@ -65,6 +66,12 @@ CREATE TABLE IF NOT EXISTS fields (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS fields_label ON fields (label);
 """
+
+#: The lexical index: one row per document with at least one token, rowid = label, holding
+#: ``lexical.terms_text(text)`` (see ``lexical.py`` for why FTS5 gets pre-tokenised text). The
+#: name carries the tokeniser's version: a new tokeniser means a new table, built on open.
+LEXICAL_TABLE = "lexical_v1"
+_LEXICAL_SCHEMA = f"CREATE VIRTUAL TABLE {LEXICAL_TABLE} USING fts5(terms, tokenize='ascii')"
 
 _MAX_PARAMS = 900  # stay under SQLite's host-parameter limit on old builds
 _encode = msgspec.json.Encoder().encode
@@ -107,6 +114,7 @@ class Documents:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            conn.execute(_LEXICAL_SCHEMA)
             conn.execute("INSERT INTO info VALUES (0, ?)", (_encode(info),))
             conn.execute("INSERT INTO state VALUES (0, 0, 0)")
         return docs
@@ -157,8 +165,12 @@ class Documents:
         vectors: np.ndarray,
         texts: list[str | None],
         metadatas: list[Metadata | None],
+        terms: list[str],
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Write a batch in one transaction; return ``(new_labels, replaced_labels)``."""
+        """Write a batch in one transaction; return ``(new_labels, replaced_labels)``.
+
+        ``terms`` are the texts' :func:`lexical.terms_text`, indexed in the same transaction.
+        """
         with self._transaction() as conn:
             seq, first = conn.execute("SELECT seq + 1, next_label FROM state").fetchone()
             labels = np.arange(first, first + len(ids), dtype=np.uint64)
@@ -184,6 +196,10 @@ class Documents:
                     for key, kind, value in field_rows(meta)
                 ),
             )
+            conn.executemany(
+                f"INSERT INTO {LEXICAL_TABLE} (rowid, terms) VALUES (?, ?)",
+                ((label, t) for label, t in zip(plain, terms, strict=True) if t),
+            )
             conn.execute("UPDATE state SET seq = ?, next_label = ?", (seq, first + len(ids)))
         return labels, replaced
 
@@ -206,6 +222,23 @@ class Documents:
                 conn.execute(f"DELETE FROM documents WHERE label IN ({_marks(len(chunk))})", chunk)
             conn.execute("UPDATE state SET seq = ?", (seq,))
         return len(existing)
+
+    def ensure_lexical(self) -> bool:
+        """Create and fill the lexical table if this file predates it; True if it did."""
+        with self._reader() as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = ?", (LEXICAL_TABLE,)
+            ).fetchone()
+        if exists:
+            return False
+        with self._transaction() as conn:
+            conn.execute(_LEXICAL_SCHEMA)
+            rows = conn.execute("SELECT label, text FROM documents WHERE text IS NOT NULL")
+            conn.executemany(
+                f"INSERT INTO {LEXICAL_TABLE} (rowid, terms) VALUES (?, ?)",
+                ((label, t) for label, text in rows for t in [terms_text(text)] if t),
+            )
+        return True
 
     def prune_tombstones(self, upto_seq: int) -> None:
         """Tombstones a durable snapshot already covers are no longer needed for replay."""
@@ -238,6 +271,7 @@ class Documents:
             marks = _marks(len(chunk))
             conn.execute(f"DELETE FROM fields WHERE label IN ({marks})", chunk)
             conn.execute(f"DELETE FROM vectors WHERE label IN ({marks})", chunk)
+            conn.execute(f"DELETE FROM {LEXICAL_TABLE} WHERE rowid IN ({marks})", chunk)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -290,6 +324,18 @@ class Documents:
         joined = b"".join(blobs[label] for label in plain)
         return np.frombuffer(joined, dtype=np.float32).reshape(len(plain), -1)
 
+    def some_vectors(self, labels: Sequence[int], dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(labels, vectors)`` of those labels that still exist, in the order asked."""
+        blobs: dict[int, bytes] = {}
+        with self._reader() as conn:
+            for chunk in _chunks(labels):
+                sql = "SELECT label, vector FROM vectors WHERE label IN ({})"
+                blobs.update(conn.execute(sql.format(_marks(len(chunk))), chunk))
+        found = [label for label in labels if label in blobs]
+        joined = b"".join(blobs[label] for label in found)
+        vectors = np.frombuffer(joined, dtype=np.float32).reshape(len(found), dim)
+        return np.asarray(found, dtype=np.int64), vectors
+
     def get(self, ids: list[str]) -> list[Record]:
         """Records for the ids that exist, in the order asked."""
         found: dict[str, Record] = {}
@@ -329,6 +375,54 @@ class Documents:
                 vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
                 yield labels, vectors.reshape(len(rows), -1)
                 last = rows[-1][0]
+
+    def lexical_rows(self, batch: int = 8192) -> Iterator[list[tuple[int, str]]]:
+        """Every ``(label, terms)`` of the lexical table, in label order, in batches."""
+        last = -1
+        with self._reader() as conn:
+            while True:
+                rows = conn.execute(
+                    f"SELECT rowid, terms FROM {LEXICAL_TABLE} WHERE rowid > ? "
+                    "ORDER BY rowid LIMIT ?",
+                    (last, batch),
+                ).fetchall()
+                if not rows:
+                    return
+                yield rows
+                last = rows[-1][0]
+
+    def lexical_search(
+        self,
+        terms: Sequence[str],
+        limit: int,
+        where: dict[str, Any] | None = None,
+        labels: Sequence[int] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """FTS5's own BM25 top ``limit`` ``(labels, scores)`` among documents matching
+        ``where`` (and among ``labels`` when given): the path used before the in-memory
+        accelerator is ready. Scores are ``-bm25()``, higher is better."""
+        if not terms:
+            return np.zeros(0, np.int64), np.zeros(0, np.float64)
+        sql = (
+            f"SELECT rowid, -bm25({LEXICAL_TABLE}) FROM {LEXICAL_TABLE} "
+            f"WHERE {LEXICAL_TABLE} MATCH ?"
+        )
+        params: list[object] = [match_expression(terms)]
+        if where:
+            filter_sql, filter_params = compile_where(where)
+            sql += f" AND rowid IN ({filter_sql})"
+            params.extend(filter_params)
+        if labels is not None:
+            sql += " AND rowid IN (SELECT value FROM json_each(?))"
+            params.append(_encode(list(labels)))
+        sql += f" ORDER BY bm25({LEXICAL_TABLE}), rowid LIMIT ?"
+        params.append(limit)
+        with self._reader() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return (
+            np.fromiter((r[0] for r in rows), np.int64, len(rows)),
+            np.fromiter((r[1] for r in rows), np.float64, len(rows)),
+        )
 
     def tombstones_after(self, seq: int) -> np.ndarray:
         with self._reader() as conn:

@@ -127,6 +127,11 @@ def exact_top_k(
     return labels[top], np.take_along_axis(top_distances, order, axis=1)
 
 
+def distances(metric: Metric, queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """hnswlib's distance from each query to each vector, computed with numpy."""
+    return _distances(metric, queries, vectors)
+
+
 def _distances(metric: Metric, queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     if metric == "l2":
         return (

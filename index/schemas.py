@@ -48,13 +48,21 @@ class Record(msgspec.Struct, kw_only=True):
 
 
 class Hit(msgspec.Struct, kw_only=True):
-    """One search result. ``score`` is higher-is-better; ``distance`` is hnswlib's raw distance."""
+    """One search result. ``score`` is higher-is-better; ``distance`` is hnswlib's raw distance
+    (NaN in a lexical search, which compares no vectors).
+
+    Lexical and hybrid searches also give each side's raw score: ``lexical_score`` (BM25) and,
+    in hybrid, ``vector_score`` (the similarity a vector search would report); ``score`` is
+    then the fused score (``fusion.py``).
+    """
 
     id: str
     score: float
     distance: float
     text: str | None
     metadata: Metadata | None
+    lexical_score: float | None = None
+    vector_score: float | None = None
 
 
 class Page(msgspec.Struct, kw_only=True):

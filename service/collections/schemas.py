@@ -14,7 +14,8 @@ from msgspec import UNSET, Meta, UnsetType
 from index import HnswParams
 
 Metric = Literal["cosine", "ip", "l2"]
-Include = Literal["text", "metadata", "vector"]
+Include = Literal["text", "metadata", "vector", "scores"]
+Mode = Literal["vector", "lexical", "hybrid"]
 NAME_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
 MAX_K = 1000
 
@@ -105,7 +106,12 @@ class DeletedCount(msgspec.Struct, kw_only=True):
 
 
 class Query(Request):
-    """Exactly one of ``query`` (text), ``vector`` or ``queries`` (several texts)."""
+    """Exactly one of ``query`` (text), ``vector`` or ``queries`` (several texts).
+
+    ``mode``: ``vector`` (embed the text, nearest neighbours), ``lexical`` (BM25 over the
+    texts) or ``hybrid`` (both, fused; ``alpha`` weighs the vector side, 0..1). Left out, a
+    text query uses ``DEFAULT_MODE`` and a ``vector`` query is a vector search.
+    """
 
     query: str | None = None
     vector: list[float] | None = None
@@ -115,6 +121,16 @@ class Query(Request):
     include: list[Include] = msgspec.field(default_factory=lambda: ["text", "metadata"])
     ef: Annotated[int, Meta(ge=1, le=4096)] | None = None
     min_score: float | None = None
+    mode: Mode | None = None
+    alpha: Annotated[float, Meta(ge=0.0, le=1.0)] | None = None
+
+
+class HitScores(msgspec.Struct, kw_only=True):
+    """The raw parts of a hit's score: BM25 and vector similarity (``null`` when that side was
+    not searched: ``lexical`` in vector mode, ``vector`` in lexical mode)."""
+
+    lexical: float | None
+    vector: float | None
 
 
 class QueryHit(msgspec.Struct, kw_only=True):
@@ -123,6 +139,7 @@ class QueryHit(msgspec.Struct, kw_only=True):
     text: str | None | UnsetType = UNSET
     metadata: dict[str, Any] | None | UnsetType = UNSET
     vector: list[float] | UnsetType = UNSET
+    scores: HitScores | UnsetType = UNSET
 
 
 class QueryResult(msgspec.Struct, kw_only=True):
@@ -131,6 +148,7 @@ class QueryResult(msgspec.Struct, kw_only=True):
     data: list[QueryHit]
     model: str
     usage: Usage
+    mode: Mode
     object: str = "list"
 
 
@@ -140,4 +158,5 @@ class BatchQueryResult(msgspec.Struct, kw_only=True):
     data: list[list[QueryHit]]
     model: str
     usage: Usage
+    mode: Mode
     object: str = "list"

@@ -75,5 +75,6 @@ async def delete_documents(
 async def query(
     name: str, data: Query, collections: CollectionService
 ) -> QueryResult | BatchQueryResult:
-    """Nearest documents to a text, a vector, or each of several texts."""
+    """Search by a text, a vector, or each of several texts: ``mode`` vector (nearest
+    neighbours), lexical (BM25) or hybrid (both, fused with weight ``alpha``)."""
     return await collections.query(name, data)

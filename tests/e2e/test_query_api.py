@@ -49,8 +49,8 @@ def embed(api: Search, texts: list[str]) -> np.ndarray:
 
 
 def test_text_query_ranks_by_cosine_of_the_same_embeddings(api: Search, col: str) -> None:
-    body = api.query(col, query="a cat on a rug", k=len(TEXTS))
-    assert body["model"] == "wordllama-l2-supercat"
+    body = api.query(col, query="a cat on a rug", k=len(TEXTS))  # vector: the default mode
+    assert body["model"] == "wordllama-l2-supercat" and body["mode"] == "vector"
     assert body["usage"]["prompt_tokens"] > 0 and body["object"] == "list"
     docs = embed(api, list(TEXTS.values()))
     [q] = embed(api, ["a cat on a rug"])
@@ -63,6 +63,7 @@ def test_text_query_ranks_by_cosine_of_the_same_embeddings(api: Search, col: str
 def test_vector_query_and_include(api: Search, col: str) -> None:
     [vector] = embed(api, [TEXTS["boat"]])
     body = api.query(col, vector=vector.tolist(), k=1, include=["vector"])
+    assert body["mode"] == "vector"  # a vector query is a vector search
     assert body["usage"] == {"prompt_tokens": 0, "total_tokens": 0}
     [hit] = body["data"]
     assert set(hit) == {"id", "score", "vector"} and hit["id"] == "boat"
@@ -111,6 +112,12 @@ def test_filters_k_min_score_and_ef(api: Search, col: str) -> None:
         pytest.param({"query": "a", "where": {"$or": []}}, "where.$or", id="where-empty-or"),
         pytest.param({"query": "a", "top_k": 3}, "top_k", id="unknown-field"),
         pytest.param({"query": "word " * 9000}, "query", id="too-long"),
+        pytest.param({"query": "a", "mode": "fuzzy"}, "mode", id="mode"),
+        pytest.param({"vector": [0.0] * 256, "mode": "lexical"}, "mode", id="lexical-vector"),
+        pytest.param({"vector": [0.0] * 256, "mode": "hybrid"}, "mode", id="hybrid-vector"),
+        pytest.param({"query": "a", "alpha": 1.5}, "alpha", id="alpha-range"),
+        pytest.param({"query": "a", "mode": "vector", "alpha": 0.5}, "alpha", id="alpha-mode"),
+        pytest.param({"query": "a", "include": ["score"]}, "include[0]", id="include-score"),
     ],
 )
 def test_bad_queries_are_400(api: Search, col: str, body: dict, param: str) -> None:
@@ -118,16 +125,25 @@ def test_bad_queries_are_400(api: Search, col: str, body: dict, param: str) -> N
     assert error["param"] == param, error
 
 
+@pytest.mark.parametrize("mode", ["vector", "lexical", "hybrid"])
 @pytest.mark.parametrize(
     "text",
     [
-        '"unbalanced',
-        "NEAR(a b)",
-        "a* OR -b AND NOT c",
-        "()",
-        "\u202e\U0001f600 ünïcödé",
-        "x" * 10_000,
+        pytest.param('"unbalanced', id="quote"),
+        pytest.param('cat" OR "dog', id="quotes"),
+        pytest.param("NEAR(a b)", id="near"),
+        pytest.param("a* OR -b AND NOT c", id="operators"),
+        pytest.param("()", id="parentheses"),
+        pytest.param("sea:boat ^cat {mat} +dog", id="columns"),
+        pytest.param("\u202e\U0001f600 ünïcödé", id="unicode"),
+        pytest.param("x" * 10_000, id="10k-one-word"),
+        pytest.param("cat " * 2_500, id="10k-words"),
     ],
 )
-def test_hostile_query_text_is_just_text(api: Search, col: str, text: str) -> None:
-    assert len(api.query(col, query=text, k=2)["data"]) == 2
+def test_hostile_query_text_is_just_text(api: Search, col: str, text: str, mode: str) -> None:
+    hits = api.query(col, query=text, k=2, mode=mode)["data"]
+    assert len(hits) <= 2 and {h["id"] for h in hits} <= set(TEXTS)
+    if mode != "lexical":
+        assert len(hits) == 2
+    elif text in ("cat " * 2_500, '"unbalanced', "x" * 10_000):  # words: just "cat", or none
+        assert [h["id"] for h in hits] == (["cat"] if "cat" in text else [])

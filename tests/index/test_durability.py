@@ -4,6 +4,7 @@ import logging
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -13,11 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import Store
+from index import Collection, Record, Store
+from index.documents import LEXICAL_TABLE
+from index.lexical import terms_text
 from tests.index.crash_writer import batch, expected_state
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 REPO = Path(__file__).resolve().parents[2]
+_TEXTS = "SELECT label, text FROM documents"
 
 
 def fill(store: Store, n: int = 300, seed: int = 0) -> np.ndarray:
@@ -148,6 +152,24 @@ def _verify(data_dir: Path, acked: int) -> None:
             results = col.query(np.stack([r.vector for r in sample]), k=1)
             assert [hits[0].id for hits in results] == [r.id for r in sample]
         assert col.count() == len(stored)
+        check_lexical(col, sample[:10])
+
+
+def check_lexical(col: Collection, sample: list[Record]) -> None:
+    """The FTS5 table holds exactly the live documents' terms, and a document's own text finds
+    it first (or tied first) through FTS5 and through the accelerator."""
+    with sqlite3.connect(col._docs.path) as conn:
+        fts = dict(conn.execute(f"SELECT rowid, terms FROM {LEXICAL_TABLE}"))
+        docs = {label: terms_text(text) for label, text in conn.execute(_TEXTS)}
+    assert fts == {label: terms for label, terms in docs.items() if terms}
+    assert col.lexical_ready(timeout=30)
+    for fts5_path in (False, True):
+        if fts5_path:
+            col._text._ready.clear()
+        for record in sample:
+            [hits] = col.search_text([record.text], k=50)  # type: ignore[list-item]
+            assert record.id in {h.id for h in hits if h.score >= hits[0].score - 1e-9}
+    col._text._ready.set()
 
 
 @pytest.mark.slow

@@ -1,0 +1,126 @@
+"""A collection's lexical side: FTS5 in SQLite (durable) plus the in-memory accelerator.
+
+The accelerator (:class:`lexical.LexicalIndex`) is built from the FTS5 table in a background
+thread when the collection opens; the thread holds the collection's write lock meanwhile, so no
+write can slip between what it read and what it applies next. Until it is ready, lexical top-N
+comes from FTS5's ``bm25()``, which ranks identically (same tokens, same formula), only slower.
+After that, each committed write is applied to it under the same write lock, as to the graph.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .documents import Documents
+from .filters import compile_predicate
+from .lexical import LexicalIndex, Scores, top_n
+
+log = logging.getLogger(__name__)
+
+
+class Scored:
+    """One query's lexical result: its top ``labels``/``scores`` and a way to score others."""
+
+    def __init__(
+        self,
+        labels: np.ndarray,
+        scores: np.ndarray,
+        score_of: Callable[[np.ndarray], np.ndarray],
+    ) -> None:
+        self.labels = labels
+        self.scores = scores
+        self.score_of = score_of
+
+
+class TextSearch:
+    def __init__(self, docs: Documents, name: str) -> None:
+        self._docs = docs
+        self._name = name
+        self._index = LexicalIndex()
+        self._ready = threading.Event()
+
+    # -- building and writes (the caller holds the collection's write lock) -------------------
+
+    def start(self, write_lock: threading.Lock, is_closed: Callable[[], bool]) -> None:
+        def build() -> None:
+            with write_lock:
+                if is_closed():
+                    return
+                started = time.perf_counter()
+                try:
+                    index = LexicalIndex()
+                    for rows in self._docs.lexical_rows():
+                        index.add([label for label, _ in rows], [terms for _, terms in rows])
+                except Exception:
+                    log.exception("collection %s: lexical accelerator not built", self._name)
+                    return
+                self._index = index
+                self._ready.set()
+                log.info(
+                    "collection %s: lexical index of %d documents built in %.3f s",
+                    self._name,
+                    index.size,
+                    time.perf_counter() - started,
+                )
+
+        threading.Thread(target=build, name=f"lexical-{self._name}", daemon=True).start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._ready.wait(timeout)
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def apply(self, labels: np.ndarray, terms: Sequence[str], removed: np.ndarray) -> None:
+        if not self._ready.is_set():
+            return  # the builder, which holds the write lock, has not read SQLite yet
+        self._index.remove(removed.tolist())
+        self._index.add(labels.tolist(), terms)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def search(self, terms: Sequence[str], n: int, where: dict[str, Any] | None) -> Scored:
+        """BM25 top ``n`` among documents matching ``where``."""
+        if not self._ready.is_set():
+            labels, scores = self._docs.lexical_search(terms, n, where)
+            docs = self._docs
+
+            def fts_score_of(wanted: np.ndarray) -> np.ndarray:
+                found, values = docs.lexical_search(terms, len(wanted), labels=wanted.tolist())
+                lookup = dict(zip(found.tolist(), values.tolist(), strict=True))
+                return np.fromiter((lookup.get(x, 0.0) for x in wanted.tolist()), np.float64)
+
+            return Scored(labels, scores, fts_score_of)
+        scores = self._index.scores(terms)
+        if where is None:
+            labels, values = scores.top(n)
+        else:
+            labels, values = self._filtered(scores, n, where)
+        return Scored(labels, values, scores.of)
+
+    def _filtered(
+        self, scores: Scores, n: int, where: dict[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """As the vector side: post-filter a few more than ``n`` candidates when enough of
+        them match, else restrict to the whole matching set."""
+        wanted = max(4 * n, 40)
+        top_labels, top_scores = scores.top(wanted)
+        rows = self._docs.by_labels(top_labels.tolist())
+        matches = compile_predicate(where)
+        keep = [
+            i
+            for i, label in enumerate(top_labels.tolist())
+            if label in rows and matches(rows[label].metadata)
+        ]
+        if len(keep) >= n or len(top_labels) < wanted:  # enough, or every match was seen
+            return top_labels[keep][:n], top_scores[keep][:n]
+        labels, values = scores.matching()
+        mask = np.isin(labels, self._docs.matching_labels(where).astype(np.int64))
+        return top_n(labels[mask], values[mask], n)

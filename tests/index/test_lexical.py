@@ -1,0 +1,199 @@
+"""Lexical search (``index/lexical.py``, ``index/textsearch.py``): BM25 by hand, both paths
+(FTS5 before the accelerator is ready, the accelerator after), safety, filters, consistency."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import Collection, Store
+from index.documents import LEXICAL_TABLE
+from index.lexical import LexicalIndex, match_expression, terms_text, tokenize
+
+CORPUS = {
+    "cat": "The cat sat on the mat.",
+    "dog": "A dog sat by the door",
+    "cats": "Cats and dogs, cats and DOGS!",
+    "bird": "a bird in the sky",
+    "fish": "fish swim in the sea; the sea is deep",
+    "sun": "sun, moon and stars",
+    "empty": "!!! ... ???",
+    "none": None,
+}
+HOSTILE = [
+    '"unbalanced',
+    'cat" OR "dog',
+    "NEAR(cat dog, 2)",
+    "cat* OR -dog AND NOT bird",
+    "(((",
+    "^cat + {sea} : col:cat",
+    "\u202e\U0001f600 ünïcödé ﬁsh",
+    "AND OR NOT",
+    "x" * 10_000,
+    " ".join(f"w{i}" for i in range(2_000)),
+]
+
+
+def reference_bm25(texts: dict[str, str], query: str) -> dict[str, float]:
+    """Plain BM25 written out from the formula in ``lexical.py``, independent of the code."""
+    docs = {id_: Counter(tokenize(t)) for id_, t in texts.items() if tokenize(t or "")}
+    n = len(docs)
+    avgdl = sum(sum(c.values()) for c in docs.values()) / n
+    scores: dict[str, float] = {}
+    for term in dict.fromkeys(tokenize(query)):
+        df = sum(term in c for c in docs.values())
+        if not df:
+            continue
+        idf = max(math.log((n - df + 0.5) / (df + 0.5)), 1e-6)
+        for id_, counts in docs.items():
+            tf = counts[term]
+            if tf:
+                dl = sum(counts.values())
+                norm = 1.2 * (1 - 0.75 + 0.75 * dl / avgdl)
+                scores[id_] = scores.get(id_, 0.0) + idf * tf * 2.2 / (tf + norm)
+    return scores
+
+
+def fill(col: Collection, corpus: dict[str, str | None]) -> None:
+    ids = list(corpus)
+    vectors = np.random.default_rng(0).normal(size=(len(ids), 4)).astype(np.float32)
+    col.upsert(ids, vectors, list(corpus.values()), [{"i": i} for i in range(len(ids))])
+
+
+@pytest.fixture(params=["fts5", "accelerator"])
+def path(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def use(col: Collection, path: str) -> Collection:
+    assert col.lexical_ready(timeout=10)
+    if path == "fts5":
+        col._text._ready.clear()  # answer from FTS5's bm25(), as before the accelerator is built
+    return col
+
+
+@pytest.fixture
+def col(store: Store, path: str) -> Collection:
+    col = store.create_collection("lex", dim=4)
+    fill(col, CORPUS)
+    return use(col, path)
+
+
+def ranked(col: Collection, query: str, **kwargs: object) -> list[tuple[str, float]]:
+    [hits] = col.search_text([query], k=20, **kwargs)  # type: ignore[arg-type]
+    return [(h.id, h.score) for h in hits]
+
+
+def test_tokens_and_fts5_terms() -> None:
+    assert tokenize("Foo-bar_BAZ 3.5 Café ﬁsh") == ["foo", "bar", "baz", "3", "5", "café", "fish"]
+    assert terms_text(None) == "" and terms_text("?!") == ""
+    assert match_expression(["a", "near"]) == '"a" OR "near"'
+
+
+@pytest.mark.parametrize(
+    "query", ["cat", "the cat sat", "cats dogs sea", "SEA sea deep", "sun moon stars and"]
+)
+def test_scores_equal_a_hand_computed_bm25(col: Collection, query: str) -> None:
+    expected = reference_bm25(CORPUS, query)  # type: ignore[arg-type]
+    got = ranked(col, query)
+    assert dict(got) == pytest.approx(expected, rel=1e-9)
+    assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)
+
+
+def test_one_score_by_hand(col: Collection) -> None:
+    # "deep": only in "fish" (tf 1, 9 tokens); N = 6 documents with tokens, 36 tokens in all:
+    # ln(5.5 / 1.5) * 2.2 / (1 + 1.2 * (0.25 + 0.75 * 9 / 6)) = 1.29928 * 2.2 / 2.65
+    assert ranked(col, "deep") == [("fish", pytest.approx(1.0786500245609716, rel=1e-12))]
+    assert math.log(5.5 / 1.5) * 2.2 / 2.65 == pytest.approx(1.0786500245609716, rel=1e-12)
+
+
+@pytest.mark.parametrize("query", HOSTILE)
+def test_any_text_is_safe(col: Collection, query: str) -> None:
+    expected = reference_bm25(CORPUS, query)  # type: ignore[arg-type]
+    assert dict(ranked(col, query)) == pytest.approx(expected)  # words, never FTS5 syntax
+    if "cat" in query:
+        assert "cat" in expected
+
+
+def test_filters(col: Collection) -> None:
+    expected = reference_bm25(CORPUS, "the sat")  # type: ignore[arg-type]
+    del expected["cat"]
+    assert dict(ranked(col, "the sat", where={"i": {"$gte": 1}})) == pytest.approx(expected)
+    got = dict(ranked(col, "the cats sea", where={"i": {"$in": [0, 2]}}))
+    expected = reference_bm25(CORPUS, "the cats sea")  # type: ignore[arg-type]
+    assert got == pytest.approx({k: expected[k] for k in ("cat", "cats")})
+    assert ranked(col, "cat", where={"i": {"$gt": 100}}) == []
+
+
+def test_upsert_replaces_and_delete_forgets(store: Store, path: str) -> None:
+    col = use(store.create_collection("lex", dim=4), path)
+    corpus = dict(CORPUS)
+    fill(col, corpus)
+    col.upsert(["cat"], np.ones((1, 4)), ["a mouse under the table"])
+    col.delete(ids=["sun"])
+    corpus["cat"] = "a mouse under the table"
+    del corpus["sun"]
+    for query in ("cat mat", "mouse table", "moon", "the"):
+        assert dict(ranked(col, query)) == pytest.approx(reference_bm25(corpus, query))  # type: ignore[arg-type]
+
+
+def consistent(col: Collection, corpus: dict[str, str | None]) -> None:
+    """The FTS5 table holds exactly the live documents' terms; both paths score alike."""
+    with sqlite3.connect(col._docs.path) as conn:
+        stored = dict(conn.execute(f"SELECT rowid, terms FROM {LEXICAL_TABLE}"))
+        labels = dict(conn.execute("SELECT id, label FROM documents"))
+    expected = {labels[i]: terms_text(t) for i, t in corpus.items() if terms_text(t)}
+    assert stored == expected
+    assert col.lexical_ready(timeout=10)
+    for query in ("cat dogs", "the sea", "mouse"):
+        fast = ranked(col, query)
+        col._text._ready.clear()
+        slow = ranked(col, query)
+        col._text._ready.set()
+        assert [i for i, _ in fast] == [i for i, _ in slow]
+        assert dict(fast) == pytest.approx(reference_bm25(corpus, query))  # type: ignore[arg-type]
+
+
+def test_consistent_after_restart_and_on_a_file_from_before_the_lexical_index(
+    tmp_path: Path,
+) -> None:
+    corpus = dict(CORPUS)
+    with Store(tmp_path) as store:
+        col = store.create_collection("lex", dim=4)
+        fill(col, corpus)
+        col.delete(ids=["dog"])
+        del corpus["dog"]
+        consistent(col, corpus)
+    with Store(tmp_path) as store:
+        consistent(store.get_collection("lex"), corpus)
+    with sqlite3.connect(tmp_path / "collections/lex/documents.sqlite3") as conn:
+        conn.execute(f"DROP TABLE {LEXICAL_TABLE}")  # as a collection written before issue 7
+    with Store(tmp_path) as store:
+        consistent(store.get_collection("lex"), corpus)
+
+
+def test_accelerator_compacts_dead_slots(rng: np.random.Generator) -> None:
+    words = [f"w{i}" for i in range(50)]
+    make: Callable[[], str] = lambda: " ".join(rng.choice(words, size=8))  # noqa: E731
+    index, texts = LexicalIndex(), {}
+    for round_ in range(6):
+        labels = list(range(round_ * 1000, round_ * 1000 + 1000))
+        batch = {label: make() for label in labels}
+        index.remove([label - 1000 for label in labels])  # the previous round goes
+        for label in labels:
+            texts.pop(label - 1000, None)
+        index.add(labels, list(batch.values()))
+        texts.update(batch)
+    assert index.size == 1000 and len(index._slot_terms) < 3000  # compacted at least once
+    query = ["w1", "w7", "w7", "w30"]
+    labels, scores = index.scores(query).matching()
+    expected = reference_bm25({str(k): v for k, v in texts.items()}, " ".join(query))
+    assert dict(zip(map(str, labels.tolist()), scores.tolist(), strict=True)) == pytest.approx(
+        expected
+    )
