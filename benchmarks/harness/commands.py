@@ -253,9 +253,12 @@ def run_load(args: argparse.Namespace) -> int:
             texts = _query_texts(data)
         else:
             texts = api.document_texts(args.collection)
-        levels = load.run_levels(
-            url, key, args.collection, texts, args.concurrency, args.duration, args.max_requests
-        )
+        levels = []
+        for mode in args.mode or [None]:
+            plan = load.LoadPlan(
+                url, key, args.collection, texts, args.duration, args.max_requests, mode=mode
+            )
+            levels += load.run_levels(plan, args.concurrency)
     run = LoadRun(
         started_at=started,
         seconds=time.perf_counter() - began,
@@ -277,9 +280,18 @@ def run_load(args: argparse.Namespace) -> int:
             + "\n\n"
         )
     table += report.markdown_table(
-        ["concurrency", "requests", "errors", "QPS", "p50 ms", "p95 ms", "p99 ms"],
+        ["mode", "concurrency", "requests", "errors", "QPS", "p50 ms", "p95 ms", "p99 ms"],
         [
-            [v.concurrency, v.requests, v.errors, v.qps, v.p50_ms, v.p95_ms, v.p99_ms]
+            [
+                v.mode or "–",
+                v.concurrency,
+                v.requests,
+                v.errors,
+                v.qps,
+                v.p50_ms,
+                v.p95_ms,
+                v.p99_ms,
+            ]
             for v in levels
         ],
     )

@@ -14,6 +14,7 @@ import itertools
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import httpx
 import msgspec
@@ -27,19 +28,26 @@ _encoder = msgspec.json.Encoder()
 QUANTILES = np.linspace(0, 100, 1001)  # what the record keeps of the latency distribution
 
 
-def _level(
-    url: str,
-    api_key: str | None,
-    collection: str,
-    texts: Sequence[str],
-    concurrency: int,
-    duration: float,
-    max_requests: int,
-    k: int,
-) -> LoadLevel:
-    bodies = [_encoder.encode(query_body(k, query=t)) for t in texts] or [b'{"query":"x"}']
-    path = f"/collections/{collection}/query"
-    headers = {"content-type": "application/json", **auth_headers(api_key)}
+@dataclass
+class LoadPlan:
+    """What each level sends, and its two bounds."""
+
+    url: str
+    api_key: str | None
+    collection: str
+    texts: Sequence[str]
+    duration: float
+    max_requests: int
+    k: int = 10
+    mode: str | None = None  # /query "mode" (issue 7); None: not sent, the server's default
+
+
+def _level(plan: LoadPlan, concurrency: int) -> LoadLevel:
+    texts = list(plan.texts) or ["query"]
+    bodies = [_encoder.encode(query_body(plan.k, query=t, mode=plan.mode)) for t in texts]
+    url, duration, max_requests = plan.url, plan.duration, plan.max_requests
+    path = f"/collections/{plan.collection}/query"
+    headers = {"content-type": "application/json", **auth_headers(plan.api_key)}
     lock = threading.Lock()
     counter = itertools.count()
     latencies: list[float] = []
@@ -85,6 +93,7 @@ def _level(
     ms = np.asarray(latencies) * 1000 if latencies else np.zeros(1)
     return LoadLevel(
         concurrency=concurrency,
+        mode=plan.mode,
         requests=len(latencies),
         errors=sum(errors),
         seconds=wall,
@@ -98,20 +107,11 @@ def _level(
     )
 
 
-def run_levels(
-    url: str,
-    api_key: str | None,
-    collection: str,
-    texts: Sequence[str],
-    levels: Sequence[int],
-    duration: float,
-    max_requests: int,
-    k: int = 10,
-) -> list[LoadLevel]:
+def run_levels(plan: LoadPlan, levels: Sequence[int]) -> list[LoadLevel]:
     out = []
     for concurrency in levels:
-        with Progress(f"queries c={concurrency}") as bar:
-            level = _level(url, api_key, collection, texts, concurrency, duration, max_requests, k)
+        with Progress(f"queries {plan.mode or 'default'} c={concurrency}") as bar:
+            level = _level(plan, concurrency)
             bar.update(level.requests)
         out.append(level)
     return out

@@ -184,7 +184,7 @@ def plot_latency_histogram(levels: Sequence[LoadLevel], path: Path, title: str =
                 bins=bins,
                 histtype="step",
                 linewidth=1.4,
-                label=f"c={level.concurrency} (p50 {level.p50_ms:.2f} ms)",
+                label=f"{level.mode or ''} c={level.concurrency} (p50 {level.p50_ms:.2f} ms)",
             )
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(_plain())

@@ -105,6 +105,7 @@ class AnnRun(Run, tag="ann"):
 
 class LoadLevel(msgspec.Struct, kw_only=True):
     concurrency: int
+    mode: str | None  # /query "mode" sent; None = the server's default
     requests: int
     errors: int
     seconds: float

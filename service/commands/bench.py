@@ -109,6 +109,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     ld.add_argument("--duration", type=float, default=30.0, help="seconds per level (bound)")
     ld.add_argument("--max-requests", type=int, default=50_000, help="requests per level (bound)")
+    ld.add_argument(
+        "--mode",
+        action="append",
+        choices=["vector", "lexical", "hybrid"],
+        help="/query mode (repeatable: all levels per mode); default: not sent",
+    )
     ld.add_argument("--no-plots", action="store_true")
     _common(ld)
     return parser

@@ -112,10 +112,14 @@ def test_load_smoke_against_url(
         assert level.p50_ms <= level.p95_ms <= level.p99_ms
         assert len(level.latency_quantiles_ms) == 1001
     assert len(list(tmp_path.glob("load-*-latency.png"))) == int(HAS_MATPLOTLIB)
-    # Without --dataset it queries an existing collection with its stored texts.
+    # Without --dataset it queries an existing collection with its stored texts, per mode.
     argv = ["bench", "load", "--url", server.url, "--collection", "tiny", "--no-plots"]
     argv += ["--concurrency", "2", "--duration", "0.3", "--output", str(tmp_path / "again")]
-    assert main(argv) == 0
+    assert main([*argv, "--mode", "vector", "--mode", "lexical"]) == 0
+    again = _record(tmp_path / "again", "load")
+    assert isinstance(again, LoadRun) and again.ingest is None
+    assert [(v.mode, v.concurrency) for v in again.levels] == [("vector", 2), ("lexical", 2)]
+    assert all(v.requests > 0 and v.errors == 0 for v in again.levels)
 
 
 def test_serve_never_imports_the_harness() -> None:
