@@ -65,29 +65,56 @@ def idf(n_docs: int, df: int) -> float:
     return max(math.log((n_docs - df + 0.5) / (df + 0.5)), MIN_IDF)
 
 
-class LexicalIndex:
-    """Postings per term, scored with numpy. Callers serialise writes; reads run in parallel.
+class _Segment:
+    """Immutable postings of a run of documents, CSR by term id: ``ptr[t]:ptr[t + 1]`` slices
+    ``slots``/``tfs`` for term ``t``."""
 
-    Documents occupy *slots* in write order; a deleted document's slot is only marked dead
-    (its postings stay, masked out) until dead slots outnumber live ones, then everything is
-    compacted.
+    __slots__ = ("ptr", "slots", "tfs")
+
+    def __init__(self, tids: np.ndarray, slots: np.ndarray, tfs: np.ndarray, n_terms: int) -> None:
+        order = np.argsort(tids, kind="stable")
+        self.ptr = np.concatenate([[0], np.cumsum(np.bincount(tids, minlength=n_terms))])
+        self.slots = slots[order]
+        self.tfs = tfs[order]
+
+    @property
+    def size(self) -> int:
+        return len(self.slots)
+
+    def postings(self, tid: int) -> tuple[np.ndarray, np.ndarray] | None:
+        if tid + 1 >= len(self.ptr):
+            return None
+        start, end = self.ptr[tid], self.ptr[tid + 1]
+        return (self.slots[start:end], self.tfs[start:end]) if end > start else None
+
+    def triples(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        tids = np.repeat(np.arange(len(self.ptr) - 1), np.diff(self.ptr))
+        return tids, self.slots, self.tfs
+
+
+class LexicalIndex:
+    """Postings scored with numpy. Callers serialise writes; reads run in parallel.
+
+    Each written batch becomes an immutable segment; a segment at least half the size of the
+    one before it is merged into it (the logarithmic method), so there are O(log n) segments
+    and ingest does no per-term Python work. Documents occupy *slots* in write order; a deleted
+    document's slot is only marked dead (postings stay, masked out) until dead slots outnumber
+    live ones, then everything is compacted.
     """
 
     def __init__(self) -> None:
         self._lock = ReadWriteLock()
         self._vocab: dict[str, int] = {}
-        self._post_slots: list[np.ndarray] = []  # per term: slots, capacity-padded
-        self._post_tfs: list[np.ndarray] = []
-        self._post_len: list[int] = []
-        self._df: list[int] = []
+        self._df = np.zeros(0, np.int64)
+        self._segments: list[_Segment] = []
         self._slot_label = np.zeros(0, np.int64)
         self._slot_len = np.zeros(0, np.float64)
         self._alive = np.zeros(0, bool)
-        self._slot_terms: list[tuple[np.ndarray, np.ndarray] | None] = []
+        self._slot_terms: list[np.ndarray | None] = []  # term ids, to update df on delete
         self._label_slot: dict[int, int] = {}
         self._total_len = 0.0
         self._norm: np.ndarray | None = None  # k1 * (1 - b + b |d| / avgdl) per slot, cached
-        self._saturations: dict[int, np.ndarray] = {}
+        self._saturations: dict[tuple[int, int], np.ndarray] = {}
 
     @property
     def size(self) -> int:
@@ -99,7 +126,7 @@ class LexicalIndex:
     def add(self, labels: Iterable[int], terms: Iterable[str]) -> None:
         """Index new documents (labels never seen before) by their stored terms text."""
         with self._lock.writing():
-            self._add(labels, terms)
+            self._add(list(labels), list(terms))
 
     def remove(self, labels: Iterable[int]) -> None:
         """Forget documents; labels never indexed are ignored."""
@@ -108,88 +135,74 @@ class LexicalIndex:
                 slot = self._label_slot.pop(int(label), None)
                 if slot is None:
                     continue
-                tids, _ = self._slot_terms[slot]  # type: ignore[misc]
-                for tid in tids.tolist():
-                    self._df[tid] -= 1
+                self._df[self._slot_terms[slot]] -= 1  # a document's term ids are distinct
                 self._alive[slot] = False
                 self._total_len -= self._slot_len[slot]
                 self._slot_terms[slot] = None
-            self._norm = None
-            self._saturations = {}
+            self._changed()
             dead = len(self._slot_terms) - len(self._label_slot)
             if dead > max(1024, len(self._label_slot)):
                 self._compact()
 
-    def _add(self, labels: Iterable[int], terms: Iterable[str]) -> None:
-        new_slots: dict[int, list[int]] = {}
-        new_tfs: dict[int, list[int]] = {}
-        first = len(self._slot_terms)
-        rows: list[tuple[int, int]] = []
-        for label, text in zip(labels, terms, strict=True):
-            counts = Counter(text.split())
-            if not counts:
-                continue
-            slot = first + len(rows)
-            tids = np.fromiter((self._tid(t) for t in counts), np.int32, len(counts))
-            tfs = np.fromiter(counts.values(), np.float64, len(counts))
-            for tid, tf in zip(tids.tolist(), counts.values(), strict=True):
-                new_slots.setdefault(tid, []).append(slot)
-                new_tfs.setdefault(tid, []).append(tf)
-                self._df[tid] += 1
-            self._slot_terms.append((tids, tfs))
-            self._label_slot[int(label)] = slot
-            rows.append((int(label), int(tfs.sum())))
-        if not rows:
-            return
-        added = np.asarray(rows, dtype=np.int64)
-        self._slot_label = np.concatenate([self._slot_label, added[:, 0]])
-        self._slot_len = np.concatenate([self._slot_len, added[:, 1].astype(np.float64)])
-        self._alive = np.concatenate([self._alive, np.ones(len(rows), bool)])
-        self._total_len += float(added[:, 1].sum())
-        for tid, slots in new_slots.items():
-            self._append(tid, slots, new_tfs[tid])
+    def _changed(self) -> None:
         self._norm = None
         self._saturations = {}
 
-    def _tid(self, term: str) -> int:
-        tid = self._vocab.get(term)
-        if tid is None:
-            tid = self._vocab[term] = len(self._df)
-            self._post_slots.append(np.zeros(4, np.int32))
-            self._post_tfs.append(np.zeros(4, np.float64))
-            self._post_len.append(0)
-            self._df.append(0)
-        return tid
+    def _add(self, labels: list[int], terms: list[str]) -> None:
+        counted = [
+            (label, Counter(text.split())) for label, text in zip(labels, terms, strict=True)
+        ]
+        counted = [(label, counts) for label, counts in counted if counts]
+        if not counted:
+            return
+        vocab = self._vocab
+        intern = vocab.setdefault
+        tids = np.fromiter(
+            (intern(t, len(vocab)) for _, counts in counted for t in counts), np.int64
+        )
+        tfs = np.fromiter((tf for _, c in counted for tf in c.values()), np.float64, len(tids))
+        widths = np.fromiter((len(c) for _, c in counted), np.int64, len(counted))
+        first = len(self._slot_terms)
+        slots = np.repeat(np.arange(first, first + len(counted), dtype=np.int64), widths)
+        if len(vocab) > len(self._df):
+            self._df = np.concatenate([self._df, np.zeros(len(vocab) - len(self._df), np.int64)])
+        self._df += np.bincount(tids, minlength=len(self._df))
+        starts = np.concatenate([[0], np.cumsum(widths)[:-1]])
+        lengths = np.add.reduceat(tfs, starts)
+        self._slot_terms.extend(np.split(tids, starts[1:]))
+        new_labels = np.fromiter((label for label, _ in counted), np.int64, len(counted))
+        new_slots = range(first, first + len(counted))
+        self._label_slot.update(zip(new_labels.tolist(), new_slots, strict=True))
+        self._slot_label = np.concatenate([self._slot_label, new_labels])
+        self._slot_len = np.concatenate([self._slot_len, lengths])
+        self._alive = np.concatenate([self._alive, np.ones(len(counted), bool)])
+        self._total_len += float(lengths.sum())
+        self._segments.append(_Segment(tids, slots, tfs, len(vocab)))
+        while len(self._segments) > 1 and 2 * self._segments[-1].size >= self._segments[-2].size:
+            self._segments[-2:] = [self._merge(self._segments[-2:], keep=None)]
+        self._changed()
 
-    def _append(self, tid: int, slots: list[int], tfs: list[int]) -> None:
-        length, extra = self._post_len[tid], len(slots)
-        if length + extra > len(self._post_slots[tid]):  # grow by half: amortised O(1) appends
-            capacity = max(length + extra, len(self._post_slots[tid]) * 3 // 2)
-            for arrays in (self._post_slots, self._post_tfs):
-                grown = np.zeros(capacity, arrays[tid].dtype)
-                grown[:length] = arrays[tid][:length]
-                arrays[tid] = grown
-        self._post_slots[tid][length : length + extra] = slots
-        self._post_tfs[tid][length : length + extra] = tfs
-        self._post_len[tid] = length + extra
+    def _merge(self, segments: list[_Segment], keep: np.ndarray | None) -> _Segment:
+        """One segment from several; ``keep`` maps old slots to new ones (-1 = drop)."""
+        parts = [segment.triples() for segment in segments]
+        tids, slots, tfs = (np.concatenate([p[i] for p in parts]) for i in range(3))
+        if keep is not None:
+            slots = keep[slots]
+            live = slots >= 0
+            tids, slots, tfs = tids[live], slots[live], tfs[live]
+        return _Segment(tids, slots, tfs, len(self._vocab))
 
     def _compact(self) -> None:
-        """Rebuild from the live documents only: slots renumbered, dead postings dropped."""
-        live = [
-            (int(self._slot_label[slot]), tids, tfs)
-            for slot, entry in enumerate(self._slot_terms)
-            if entry is not None
-            for tids, tfs in [entry]
-        ]
-        words = {tid: term for term, tid in self._vocab.items()}
-        self.__init__()  # type: ignore[misc]
-        texts = (
-            " ".join(
-                " ".join([words[t]] * int(tf)) for t, tf in zip(tids.tolist(), tfs, strict=True)
-            )
-            for _, tids, tfs in live
-        )
-        self._add([label for label, _, _ in live], texts)
+        """Drop dead slots: renumber the live ones and rewrite the postings without the dead."""
+        alive = self._alive
+        keep = np.where(alive, np.cumsum(alive) - 1, -1)
+        self._segments = [self._merge(self._segments, keep)] if self._segments else []
+        self._slot_label = self._slot_label[alive]
+        self._slot_len = self._slot_len[alive]
+        self._slot_terms = [terms for terms in self._slot_terms if terms is not None]
+        self._alive = np.ones(len(self._slot_label), bool)
+        self._label_slot = {label: slot for slot, label in enumerate(self._slot_label.tolist())}
+        self._changed()
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -204,8 +217,12 @@ class LexicalIndex:
                 return Scores(np.zeros(n_slots), self._slot_label)
             slot_parts, weight_parts = [], []
             for tid in found:
-                slot_parts.append(self._post_slots[tid][: self._post_len[tid]])
-                weight_parts.append(idf(n_docs, self._df[tid]) * self._saturation(tid))
+                weight = idf(n_docs, int(self._df[tid]))
+                for i, segment in enumerate(self._segments):
+                    postings = segment.postings(tid)
+                    if postings is not None:
+                        slot_parts.append(postings[0])
+                        weight_parts.append(weight * self._saturation(i, tid, *postings))
             all_slots = np.concatenate(slot_parts) if len(slot_parts) > 1 else slot_parts[0]
             weights = np.concatenate(weight_parts) if len(weight_parts) > 1 else weight_parts[0]
             dense = np.bincount(all_slots, weights=weights, minlength=n_slots)
@@ -213,20 +230,16 @@ class LexicalIndex:
                 dense[~self._alive] = 0.0
             return Scores(dense, self._slot_label)
 
-    def _saturation(self, tid: int) -> np.ndarray:
+    def _saturation(self, segment: int, tid: int, slots: np.ndarray, tf: np.ndarray) -> np.ndarray:
         """``tf (k1 + 1) / (tf + k1 (1 - b + b |d| / avgdl))`` of a term's postings, cached
         until the next write changes avgdl (reads may race to fill it: same value)."""
-        cached = self._saturations.get(tid)
+        cached = self._saturations.get((segment, tid))
         if cached is None:
             norm = self._norm
             if norm is None:
                 avgdl = self._total_len / len(self._label_slot)
                 norm = self._norm = K1 * (1 - B + B * self._slot_len / avgdl)
-            length = self._post_len[tid]
-            tf = self._post_tfs[tid][:length]
-            cached = self._saturations[tid] = (
-                tf * (K1 + 1) / (tf + norm[self._post_slots[tid][:length]])
-            )
+            cached = self._saturations[segment, tid] = tf * (K1 + 1) / (tf + norm[slots])
         return cached
 
 
