@@ -34,9 +34,9 @@ from benchmarks.harness.datasets import load_beir
 from benchmarks.harness.metrics import evaluate
 from benchmarks.harness.server import service
 from index import Store
-from index.collection import Candidates
 from index.fusion import DEFAULT_ALPHA as ALPHA
 from index.fusion import RRF_K, fuse, minmax
+from index.hybrid import Candidates
 from service.embeddings.local import LocalModel
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared/datasets"

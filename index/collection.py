@@ -13,13 +13,11 @@ the graph takes the lock exclusively, in slices, so queries wait at most one sli
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +25,12 @@ import numpy as np
 
 from .documents import Documents
 from .errors import InvalidArgumentError, StoreClosedError
-from .filters import check_where, compile_predicate
-from .fusion import DEFAULT_ALPHA, DEFAULT_CANDIDATES, fuse, rank
-from .graph import Graph, distances, exact_top_k
-from .lexical import query_terms, terms_text
+from .filters import check_where
+from .graph import Graph
+from .hybrid import HybridSearch
+from .lexical import terms_text
 from .rwlock import ReadWriteLock
-from .schemas import CollectionInfo, Hit, Metadata, Page, Record
+from .schemas import CollectionInfo, Metadata, Page, Record
 from .snapshots import SnapshotDir
 from .textsearch import TextSearch
 from .validation import check_ids, check_metadatas, check_texts, check_vectors
@@ -40,15 +38,15 @@ from .validation import check_ids, check_metadatas, check_texts, check_vectors
 log = logging.getLogger(__name__)
 
 _APPLY_SLICE = 128  # vectors inserted per exclusive hold of the graph lock
-#: A filter matching at most this many documents is answered exactly, by brute force over
-#: their stored vectors; HNSW restricted to a small set is slower and misses neighbours.
-BRUTE_FORCE_MAX = 5_000
-MAX_K = 10_000
 MAX_SCROLL = 10_000
 
 
-class Collection:
-    """Handle on one collection; get it from :class:`index.Store`, do not construct it."""
+class Collection(HybridSearch):
+    """Handle on one collection; get it from :class:`index.Store`, do not construct it.
+
+    Searching is inherited: vector search from ``vector_search.py``, lexical and hybrid
+    search from ``hybrid.py``.
+    """
 
     def __init__(self, directory: Path, docs: Documents, *, snapshot_every: int) -> None:
         self.directory = directory
@@ -59,23 +57,16 @@ class Collection:
         self._write_lock = threading.Lock()
         self._graph_lock = ReadWriteLock()
         self._closed = False
-        self._graph, _, self._unsnapshotted = self._open_graph()
+        self._graph, self._unsnapshotted = self._open_graph()
         if docs.ensure_lexical():
             log.warning("collection %s: built the lexical index this file lacked", self.name)
         self._text = TextSearch(docs, self.name)
         self._text.start(self._write_lock, lambda: self._closed)
 
-    @property
-    def name(self) -> str:
-        return self.info.name
-
-    @property
-    def dim(self) -> int:
-        return self.info.dim
-
     # -- opening ------------------------------------------------------------------------------
 
-    def _open_graph(self) -> tuple[Graph, int, int]:
+    def _open_graph(self) -> tuple[Graph, int]:
+        """The graph as of the last commit, and how many documents were replayed into it."""
         started = time.perf_counter()
         seq, next_label = self._docs.state()
         info = self.info
@@ -110,7 +101,7 @@ class Collection:
             replayed,
             time.perf_counter() - started,
         )
-        return graph, seq, replayed
+        return graph, replayed
 
     def _replay(self, graph: Graph, after_seq: int) -> int:
         if after_seq >= 0:
@@ -204,7 +195,7 @@ class Collection:
                 "collection %s: applying a write to the graph failed; reloading", self.name
             )
             with self._graph_lock.writing():
-                self._graph, _, self._unsnapshotted = self._open_graph()
+                self._graph, self._unsnapshotted = self._open_graph()
 
     def _after_write(self, changed: int) -> None:
         self._unsnapshotted += changed
@@ -260,262 +251,6 @@ class Collection:
         records = records[:limit]
         return Page(records=records, next_after=records[-1].id if has_more else None)
 
-    def query(
-        self,
-        vectors: Any,
-        k: int = 10,
-        where: dict[str, Any] | None = None,
-        ef: int | None = None,
-    ) -> list[list[Hit]]:
-        """Nearest neighbours of each query vector among documents matching ``where``.
-
-        Returns ``min(k, matching)`` hits per query, best first. How a filter is answered:
-
-        1. HNSW for ``4k`` unfiltered candidates, kept if at least k of them match (a
-           common filter costs one small search);
-        2. else, when at most ``BRUTE_FORCE_MAX`` documents match: exact search over them;
-        3. else HNSW restricted to the matching set.
-        """
-        self._check_open()
-        queries = check_vectors(vectors, self.dim)
-        _check_k(k)
-        _check_ef(ef)
-        where = check_where(where)
-        with self._graph_search(ef):
-            if where is None:
-                return self._search(queries, k)
-            return [self._search_filtered(query[None], k, where)[0] for query in queries]
-
-    @contextmanager
-    def _graph_search(self, ef: int | None) -> Iterator[None]:
-        custom_ef = ef is not None and ef != self.info.hnsw.ef_search
-        # hnswlib's ef is one setting per index: a query with its own ef runs alone.
-        lock = self._graph_lock.writing() if custom_ef else self._graph_lock.reading()
-        with lock:
-            if custom_ef:
-                self._graph.set_ef(ef)  # type: ignore[arg-type]
-            try:
-                yield
-            finally:
-                if custom_ef:
-                    self._graph.set_ef(self.info.hnsw.ef_search)
-
-    def _search(self, queries: np.ndarray, k: int) -> list[list[Hit]]:
-        graph = self._graph
-        k = min(k, graph.live)
-        if k == 0:
-            return [[] for _ in queries]
-        try:
-            labels, distances = graph.knn(queries, k)
-        except RuntimeError:
-            log.info("collection %s: HNSW found fewer than %d; searching exactly", self.name, k)
-            labels = self._docs.matching_labels(None, graph.applied_max_label)
-            return self._exact(queries, k, labels)
-        return self._hits(labels, distances)
-
-    def _search_filtered(self, query: np.ndarray, k: int, where: dict[str, Any]) -> list[list[Hit]]:
-        labels, distances, rows = self._filtered_top(query, k, where)
-        return self._hits(labels, distances, rows)
-
-    def _filtered_top(
-        self, query: np.ndarray, k: int, where: dict[str, Any]
-    ) -> tuple[np.ndarray, np.ndarray, dict[int, Hit] | None]:
-        """``(labels[1, k'], distances[1, k'], rows or None)``: see :meth:`query`."""
-        graph = self._graph
-        candidates = min(graph.live, max(4 * k, 40))
-        if candidates:
-            try:
-                labels, distances = graph.knn(query, candidates)
-            except RuntimeError:
-                pass
-            else:
-                matches = compile_predicate(where)
-                rows = self._docs.by_labels(labels[0].tolist())
-                keep = [
-                    i
-                    for i, label in enumerate(labels[0].tolist())
-                    if label in rows and matches(rows[label].metadata)
-                ]
-                if len(keep) >= k or candidates == graph.live:
-                    keep = keep[:k]
-                    return labels[:, keep], distances[:, keep], rows
-        allowed = self._docs.matching_labels(where, graph.applied_max_label)
-        k = min(k, len(allowed))
-        if len(allowed) <= BRUTE_FORCE_MAX:
-            return (*self._exact_top(query, k, allowed), None)
-        try:
-            labels, distances = graph.knn(query, k, set(allowed.tolist()))
-        except RuntimeError:
-            return (*self._exact_top(query, k, allowed), None)
-        return labels, distances, None
-
-    def _exact(self, queries: np.ndarray, k: int, labels: np.ndarray) -> list[list[Hit]]:
-        return self._hits(*self._exact_top(queries, k, labels))
-
-    def _exact_top(
-        self, queries: np.ndarray, k: int, labels: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        if not len(labels):
-            empty = np.empty((len(queries), 0))
-            return empty.astype(np.uint64), empty.astype(np.float32)
-        vectors = self._docs.vectors(labels)
-        return exact_top_k(self.info.metric, queries, labels, vectors, k)
-
-    def _vector_top(
-        self, query: np.ndarray, k: int, where: dict[str, Any] | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """One query's vector top-k as 1-D ``(labels, distances)`` (graph lock held)."""
-        if where is not None:
-            labels, distances, _ = self._filtered_top(query[None], k, where)
-            return labels[0], distances[0]
-        k = min(k, self._graph.live)
-        if k == 0:
-            return np.empty(0, np.uint64), np.empty(0, np.float32)
-        try:
-            labels, distances = self._graph.knn(query[None], k)
-        except RuntimeError:
-            allowed = self._docs.matching_labels(None, self._graph.applied_max_label)
-            labels, distances = self._exact_top(query[None], k, allowed)
-        return labels[0], distances[0]
-
-    # -- lexical and hybrid search ------------------------------------------------------------
-
-    def lexical_ready(self, timeout: float | None = None) -> bool:
-        """Wait until the in-memory BM25 accelerator is built (searches work before it is,
-        through FTS5, only slower); False on timeout."""
-        return self._text.wait(timeout)
-
-    def search_text(
-        self, texts: Sequence[str], k: int = 10, where: dict[str, Any] | None = None
-    ) -> list[list[Hit]]:
-        """BM25 top-k for each text among documents matching ``where`` (lexical search).
-
-        Any text is safe: it is tokenised as documents are (``lexical.py``), never parsed as
-        FTS5 syntax; a text with no indexed word finds nothing. ``score`` and ``lexical_score``
-        are the BM25 score, ``distance`` is NaN.
-        """
-        self._check_open()
-        texts = _check_query_texts(texts)
-        _check_k(k)
-        where = check_where(where)
-        results = []
-        for text in texts:
-            scored = self._text.search(query_terms(text), k, where)
-            labels, scores = scored.labels.tolist(), scored.scores.tolist()
-            rows = self._docs.by_labels(labels)
-            results.append(
-                [
-                    _hit(rows[label], score, math.nan, lexical=score)
-                    for label, score in zip(labels, scores, strict=True)
-                    if label in rows
-                ]
-            )
-        return results
-
-    def hybrid(
-        self,
-        texts: Sequence[str],
-        vectors: Any,
-        k: int = 10,
-        where: dict[str, Any] | None = None,
-        *,
-        alpha: float = DEFAULT_ALPHA,
-        ef: int | None = None,
-        candidates: int = DEFAULT_CANDIDATES,
-    ) -> list[list[Hit]]:
-        """Lexical and vector search fused (``fusion.py``): ``texts[i]`` is the query's text
-        and ``vectors[i]`` its embedding. ``alpha`` weighs the vector side: 0 ranks by BM25
-        only, 1 by the vector only. ``score`` is the fused score; ``lexical_score`` and
-        ``vector_score`` are the raw parts."""
-        self._check_open()
-        texts = _check_query_texts(texts)
-        queries = check_vectors(vectors, self.dim, len(texts))
-        _check_k(k)
-        _check_ef(ef)
-        if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 <= alpha <= 1:
-            raise InvalidArgumentError("alpha must be a number from 0 to 1", param="alpha")
-        if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
-            raise InvalidArgumentError("candidates must be a positive integer", param="candidates")
-        where = check_where(where)
-        results = []
-        for text, query in zip(texts, queries, strict=True):
-            found = self.hybrid_candidates(text, query, max(candidates, k), where, ef)
-            fused = fuse(found.vector, found.lexical, float(alpha))
-            top = rank(found.labels, fused, k)
-            rows = self._docs.by_labels(found.labels[top].tolist())
-            results.append(
-                [
-                    _hit(
-                        rows[label],
-                        float(fused[i]),
-                        float(found.distances[i]),
-                        lexical=float(found.lexical[i]),
-                        vector=float(found.vector[i]),
-                    )
-                    for i in top.tolist()
-                    for label in [int(found.labels[i])]
-                    if label in rows
-                ]
-            )
-        return results
-
-    def hybrid_candidates(
-        self,
-        text: str,
-        query: np.ndarray,
-        n: int = DEFAULT_CANDIDATES,
-        where: dict[str, Any] | None = None,
-        ef: int | None = None,
-    ) -> Candidates:
-        """The union of both sides' top ``n``, each with its real score on both sides.
-
-        Arguments are assumed valid (see :meth:`hybrid`); the benchmark calls this directly to
-        compare fusion rules on the same candidates.
-        """
-        lexical = self._text.search(query_terms(text), n, where)
-        with self._graph_search(ef):
-            v_labels, v_distances = self._vector_top(query, n, where)
-        only_lexical = np.setdiff1d(lexical.labels.astype(np.int64), v_labels.astype(np.int64))
-        # Their stored vectors: SQLite answers 100 labels ~5x faster than hnswlib's get_items.
-        m_labels, m_vectors = self._docs.some_vectors(only_lexical.tolist(), self.dim)
-        m_distances = distances(self.info.metric, query[None], m_vectors)[0]
-        labels = np.concatenate([v_labels.astype(np.int64), m_labels])
-        dists = np.concatenate([v_distances, m_distances]).astype(np.float64)
-        to_score = _SCORES[self.info.metric]
-        return Candidates(
-            labels=labels,
-            distances=dists,
-            vector=np.asarray([to_score(d) for d in dists.tolist()], np.float64),
-            lexical=lexical.score_of(labels),
-            from_vector=np.arange(len(labels)) < len(v_labels),
-            from_lexical=np.isin(labels, lexical.labels),
-        )
-
-    def _hits(
-        self, labels: np.ndarray, distances: np.ndarray, rows: dict[int, Hit] | None = None
-    ) -> list[list[Hit]]:
-        if rows is None:
-            rows = self._docs.by_labels(sorted(set(labels.ravel().tolist())))
-        to_score = _SCORES[self.info.metric]
-        results = []
-        for row_labels, row_distances in zip(labels.tolist(), distances.tolist(), strict=True):
-            hits = []
-            for label, distance in zip(row_labels, row_distances, strict=True):
-                row = rows.get(label)
-                if row is None:  # replaced or deleted by a write that raced this query
-                    continue
-                hits.append(
-                    Hit(
-                        id=row.id,
-                        score=to_score(distance),
-                        distance=distance,
-                        text=row.text,
-                        metadata=row.metadata,
-                    )
-                )
-            results.append(hits)
-        return results
-
     # -- lifecycle ----------------------------------------------------------------------------
 
     def _check_open(self) -> None:
@@ -536,60 +271,3 @@ class Collection:
         """Close without snapshotting and delete the collection's files."""
         self.close(snapshot=False)
         shutil.rmtree(self.directory, ignore_errors=True)
-
-
-@dataclass(frozen=True)
-class Candidates:
-    """Hybrid candidates, vector side's first: raw scores on both sides and where each came
-    from (``from_vector``/``from_lexical``: in that side's top n)."""
-
-    labels: np.ndarray
-    distances: np.ndarray
-    vector: np.ndarray
-    lexical: np.ndarray
-    from_vector: np.ndarray
-    from_lexical: np.ndarray
-
-
-def _hit(
-    row: Hit, score: float, distance: float, lexical: float | None, vector: float | None = None
-) -> Hit:
-    return Hit(
-        id=row.id,
-        score=score,
-        distance=distance,
-        text=row.text,
-        metadata=row.metadata,
-        lexical_score=lexical,
-        vector_score=vector,
-    )
-
-
-def _check_k(k: Any) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise InvalidArgumentError(f"k must be an integer from 1 to {MAX_K}", param="k")
-
-
-def _check_ef(ef: Any) -> None:
-    if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or not 1 <= ef <= 4096):
-        raise InvalidArgumentError("ef must be an integer from 1 to 4096", param="ef")
-
-
-def _check_query_texts(texts: Any) -> list[str]:
-    if isinstance(texts, str) or not isinstance(texts, Sequence):
-        raise InvalidArgumentError("texts must be a list of strings", param="texts")
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise InvalidArgumentError(f"texts[{i}] must be a string", param=f"texts[{i}]")
-    return list(texts)
-
-
-def _cosine_or_ip(distance: float) -> float:
-    return 1.0 - distance
-
-
-def _l2(distance: float) -> float:
-    return -distance
-
-
-_SCORES = {"cosine": _cosine_or_ip, "ip": _cosine_or_ip, "l2": _l2}

@@ -10,6 +10,7 @@ Callers hold ``lock.reading()`` around searches and ``lock.writing()`` around mu
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import hnswlib
 import numpy as np
@@ -148,3 +149,17 @@ def _distances(metric: Metric, queries: np.ndarray, vectors: np.ndarray) -> np.n
 def _normalised(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.where(norms == 0, 1.0, norms)
+
+
+def score_function(metric: Metric) -> Callable[[float], float]:
+    """hnswlib distance -> our higher-is-better score: cosine similarity, inner product, or
+    negative squared L2 distance."""
+    return _l2_score if metric == "l2" else _similarity_score
+
+
+def _similarity_score(distance: float) -> float:
+    return 1.0 - distance
+
+
+def _l2_score(distance: float) -> float:
+    return -distance

@@ -13,6 +13,7 @@ from .errors import InvalidArgumentError
 from .schemas import Metadata
 
 MAX_ID_LENGTH = 256
+MAX_K = 10_000
 MAX_METADATA_KEY_LENGTH = 256
 COLLECTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -133,3 +134,22 @@ def _check_scalar(value: Any, where: str) -> None:
         )
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidArgumentError(f"{where} must be a finite number", param=where)
+
+
+def check_k(k: Any) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise InvalidArgumentError(f"k must be an integer from 1 to {MAX_K}", param="k")
+
+
+def check_ef(ef: Any) -> None:
+    if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or not 1 <= ef <= 4096):
+        raise InvalidArgumentError("ef must be an integer from 1 to 4096", param="ef")
+
+
+def check_query_texts(texts: Any) -> list[str]:
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise InvalidArgumentError("texts must be a list of strings", param="texts")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InvalidArgumentError(f"texts[{i}] must be a string", param=f"texts[{i}]")
+    return list(texts)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index import Collection, FilterError, Store, collection
+from index import Collection, FilterError, Store, vector_search
 from index.filters import compile_predicate
 
 N_DOCS = 400
@@ -173,7 +173,7 @@ def test_python_predicate_agrees_with_sql(populated) -> None:
 def test_filtered_hnsw_path_has_high_recall(populated, rng, monkeypatch) -> None:
     """With brute force switched off, filtered HNSW still finds the right neighbours."""
     col, vectors, metas = populated
-    monkeypatch.setattr(collection, "BRUTE_FORCE_MAX", 0)
+    monkeypatch.setattr(vector_search, "BRUTE_FORCE_MAX", 0)
     where = {"$or": [{"flag": True}, {"color": "red"}]}
     keep = [i for i, m in enumerate(metas) if matches(m, where)]
     found = total = 0

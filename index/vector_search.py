@@ -1,0 +1,191 @@
+"""Vector search over a collection: HNSW, exact search, and how a filter is answered.
+
+A mixin of :class:`index.Collection`; it reads the collection's documents, graph and lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from .documents import Documents
+from .filters import check_where, compile_predicate
+from .graph import Graph, exact_top_k, score_function
+from .rwlock import ReadWriteLock
+from .schemas import CollectionInfo, Hit
+from .validation import check_ef, check_k, check_vectors
+
+log = logging.getLogger(__name__)
+
+#: A filter matching at most this many documents is answered exactly, by brute force over
+#: their stored vectors; HNSW restricted to a small set is slower and misses neighbours.
+BRUTE_FORCE_MAX = 5_000
+
+
+class CollectionState:
+    """What the search mixins read from :class:`index.Collection` (which sets all of it)."""
+
+    info: CollectionInfo
+    _docs: Documents
+    _graph: Graph
+    _graph_lock: ReadWriteLock
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def dim(self) -> int:
+        return self.info.dim
+
+    def _check_open(self) -> None:
+        raise NotImplementedError
+
+
+class VectorSearch(CollectionState):
+    def query(
+        self,
+        vectors: Any,
+        k: int = 10,
+        where: dict[str, Any] | None = None,
+        ef: int | None = None,
+    ) -> list[list[Hit]]:
+        """Nearest neighbours of each query vector among documents matching ``where``.
+
+        Returns ``min(k, matching)`` hits per query, best first. How a filter is answered:
+
+        1. HNSW for ``4k`` unfiltered candidates, kept if at least k of them match (a
+           common filter costs one small search);
+        2. else, when at most ``BRUTE_FORCE_MAX`` documents match: exact search over them;
+        3. else HNSW restricted to the matching set.
+        """
+        self._check_open()
+        queries = check_vectors(vectors, self.dim)
+        check_k(k)
+        check_ef(ef)
+        where = check_where(where)
+        with self._graph_search(ef):
+            if where is None:
+                return self._search(queries, k)
+            return [self._search_filtered(query[None], k, where)[0] for query in queries]
+
+    @contextmanager
+    def _graph_search(self, ef: int | None) -> Iterator[None]:
+        custom_ef = ef is not None and ef != self.info.hnsw.ef_search
+        # hnswlib's ef is one setting per index: a query with its own ef runs alone.
+        lock = self._graph_lock.writing() if custom_ef else self._graph_lock.reading()
+        with lock:
+            if custom_ef:
+                self._graph.set_ef(ef)  # type: ignore[arg-type]
+            try:
+                yield
+            finally:
+                if custom_ef:
+                    self._graph.set_ef(self.info.hnsw.ef_search)
+
+    def _search(self, queries: np.ndarray, k: int) -> list[list[Hit]]:
+        graph = self._graph
+        k = min(k, graph.live)
+        if k == 0:
+            return [[] for _ in queries]
+        try:
+            labels, distances = graph.knn(queries, k)
+        except RuntimeError:
+            log.info("collection %s: HNSW found fewer than %d; searching exactly", self.name, k)
+            labels = self._docs.matching_labels(None, graph.applied_max_label)
+            return self._exact(queries, k, labels)
+        return self._hits(labels, distances)
+
+    def _search_filtered(self, query: np.ndarray, k: int, where: dict[str, Any]) -> list[list[Hit]]:
+        labels, distances, rows = self._filtered_top(query, k, where)
+        return self._hits(labels, distances, rows)
+
+    def _filtered_top(
+        self, query: np.ndarray, k: int, where: dict[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray, dict[int, Hit] | None]:
+        """``(labels[1, k'], distances[1, k'], rows or None)``: see :meth:`query`."""
+        graph = self._graph
+        candidates = min(graph.live, max(4 * k, 40))
+        if candidates:
+            try:
+                labels, distances = graph.knn(query, candidates)
+            except RuntimeError:
+                pass
+            else:
+                matches = compile_predicate(where)
+                rows = self._docs.by_labels(labels[0].tolist())
+                keep = [
+                    i
+                    for i, label in enumerate(labels[0].tolist())
+                    if label in rows and matches(rows[label].metadata)
+                ]
+                if len(keep) >= k or candidates == graph.live:
+                    keep = keep[:k]
+                    return labels[:, keep], distances[:, keep], rows
+        allowed = self._docs.matching_labels(where, graph.applied_max_label)
+        k = min(k, len(allowed))
+        if len(allowed) <= BRUTE_FORCE_MAX:
+            return (*self._exact_top(query, k, allowed), None)
+        try:
+            labels, distances = graph.knn(query, k, set(allowed.tolist()))
+        except RuntimeError:
+            return (*self._exact_top(query, k, allowed), None)
+        return labels, distances, None
+
+    def _exact(self, queries: np.ndarray, k: int, labels: np.ndarray) -> list[list[Hit]]:
+        return self._hits(*self._exact_top(queries, k, labels))
+
+    def _exact_top(
+        self, queries: np.ndarray, k: int, labels: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if not len(labels):
+            empty = np.empty((len(queries), 0))
+            return empty.astype(np.uint64), empty.astype(np.float32)
+        vectors = self._docs.vectors(labels)
+        return exact_top_k(self.info.metric, queries, labels, vectors, k)
+
+    def _vector_top(
+        self, query: np.ndarray, k: int, where: dict[str, Any] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One query's vector top-k as 1-D ``(labels, distances)`` (graph lock held)."""
+        if where is not None:
+            labels, distances, _ = self._filtered_top(query[None], k, where)
+            return labels[0], distances[0]
+        k = min(k, self._graph.live)
+        if k == 0:
+            return np.empty(0, np.uint64), np.empty(0, np.float32)
+        try:
+            labels, distances = self._graph.knn(query[None], k)
+        except RuntimeError:
+            allowed = self._docs.matching_labels(None, self._graph.applied_max_label)
+            labels, distances = self._exact_top(query[None], k, allowed)
+        return labels[0], distances[0]
+
+    def _hits(
+        self, labels: np.ndarray, distances: np.ndarray, rows: dict[int, Hit] | None = None
+    ) -> list[list[Hit]]:
+        if rows is None:
+            rows = self._docs.by_labels(sorted(set(labels.ravel().tolist())))
+        to_score = score_function(self.info.metric)
+        results = []
+        for row_labels, row_distances in zip(labels.tolist(), distances.tolist(), strict=True):
+            hits = []
+            for label, distance in zip(row_labels, row_distances, strict=True):
+                row = rows.get(label)
+                if row is None:  # replaced or deleted by a write that raced this query
+                    continue
+                hits.append(
+                    Hit(
+                        id=row.id,
+                        score=to_score(distance),
+                        distance=distance,
+                        text=row.text,
+                        metadata=row.metadata,
+                    )
+                )
+            results.append(hits)
+        return results
