@@ -12,6 +12,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from index import HnswParams
+from service.embeddings.schemas import Usage
 
 Metric = Literal["cosine", "ip", "l2"]
 Include = Literal["text", "metadata", "vector", "scores"]
@@ -68,11 +69,6 @@ class DocumentIn(Request):
 
 class UpsertDocuments(Request):
     documents: list[DocumentIn]
-
-
-class Usage(msgspec.Struct, kw_only=True):
-    prompt_tokens: int
-    total_tokens: int
 
 
 class Upserted(msgspec.Struct, kw_only=True):

@@ -288,12 +288,17 @@ class CollectionService:
         """Embed with the collection's model, checking lengths first and the shape after."""
         meta = col.info.metadata
         model = self._resolve(meta["model"])
-        document_model = getattr(model, "document_model", None)  # query-side adapters
-        model_id = (document_model or model.id) if for_documents else model.id
+        # A query-side adapter (fine-tuned model) keeps its base model's document vectors.
+        model_id = (model.document_model or model.id) if for_documents else model.id
         limit = model.max_input_tokens
-        counts = self.embeddings.count_tokens(model_id, texts)
+        suspects: list[int] = []
+        if limit is not None:
+            # A token covers at least one UTF-8 byte (plus one leading marker), so only a text
+            # with more bytes than the limit can exceed it; queries skip a second tokenisation.
+            suspects = [i for i, t in enumerate(texts) if len(t.encode("utf-8")) + 1 > limit]
+        counts = self.embeddings.count_tokens(model_id, [texts[i] for i in suspects])
         if limit is not None and counts is not None:
-            for i, count in enumerate(counts):
+            for i, count in zip(suspects, counts, strict=True):
                 if count > limit:
                     where = f"{param}[{i}].text" if for_documents else param
                     raise InvalidRequestError(
