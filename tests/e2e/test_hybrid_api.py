@@ -14,18 +14,11 @@ from openai import OpenAI
 
 from index.fusion import DEFAULT_ALPHA, zscore
 from tests.e2e.search_client import Search
+from tests.e2e.test_query_api import TEXTS
 from tests.index.test_lexical import reference_bm25
 from tests.support.server import ServerProcess
 
 _names = itertools.count()
-TEXTS = {
-    "cat": "the cat sat on the mat",
-    "kitten": "a small kitten sleeping on a rug",
-    "dog": "a dog chased the postman down the street",
-    "car": "the car needs new tyres and an oil change",
-    "boat": "a sailing boat on a calm blue sea",
-    "physics": "quantum mechanics describes particles and waves",
-}
 MODEL = "wordllama-l2-supercat"
 
 
