@@ -24,7 +24,7 @@ import msgspec
 import numpy as np
 
 from benchmarks.harness.client import SearchClient
-from benchmarks.harness.load import run_levels
+from benchmarks.harness.load import LoadPlan, run_levels
 from benchmarks.harness.server import service
 from index import Store
 from service.embeddings.local import LocalModel
@@ -76,7 +76,8 @@ def over_http(
             )
         ingest = len(docs) / (time.perf_counter() - started)
         minimal = minimal_client(url, queries)
-        loads = run_levels(url, None, "bench", queries, levels, duration, max_requests=50_000)
+        plan = LoadPlan(url, None, "bench", queries, duration, max_requests=50_000)
+        loads = run_levels(plan, levels)
     return {
         "ingest_docs_per_s": ingest,
         "minimal_client": minimal,
