@@ -162,10 +162,16 @@ class UpstreamClient:
         params: dict[str, str] | None = None,
         files: Callable[[], dict[str, Any]] | None = None,
         data: dict[str, str] | None = None,
+        idempotent: bool = True,
     ) -> httpx.Response:
         """One upstream call (``path`` under the base URL) with the retry policy and error
         mapping of embeddings; the fine-tuning proxy (issue 5) reuses it. ``files`` is a
-        factory so that every attempt sends a fresh multipart body. Returns a 2xx response."""
+        factory so that every attempt sends a fresh multipart body. Returns a 2xx response.
+
+        A call that is not ``idempotent`` (creating a fine-tuning job: a duplicate would be
+        trained and billed) is retried only when the upstream surely did nothing: a 429, or a
+        connection that never opened. A 5xx or a read timeout may come after the work was done.
+        """
         settings = self._settings
         url = self._base + path
         headers = dict(headers or {})
@@ -185,13 +191,15 @@ class UpstreamClient:
                         files=files() if files is not None else None,
                         data=data,
                     )
-            except httpx.TimeoutException:
+            except httpx.TimeoutException as exc:
                 reason = "timeout"
+                retryable = idempotent or isinstance(exc, httpx.ConnectTimeout)
                 error: ServiceError = UpstreamTimeoutError(
                     f"the upstream did not answer within {settings.upstream_timeout:g} s"
                 )
             except httpx.TransportError as exc:
                 reason = "connection"
+                retryable = idempotent or isinstance(exc, httpx.ConnectError)
                 error = UpstreamError(
                     f"the upstream at {httpx.URL(url).host} is unreachable ({type(exc).__name__})"
                 )
@@ -202,13 +210,14 @@ class UpstreamClient:
                     self._metrics.upstream_errors.inc(kind=str(response.status_code))
                     raise self._passthrough(response)
                 reason = str(response.status_code)
+                retryable = idempotent or response.status_code == 429
                 wait = _retry_after(response)
                 error = self._passthrough(response)
                 if response.status_code >= 500:
                     error = UpstreamError(
                         f"the upstream failed with {response.status_code}: {error.message}"
                     )
-            if attempt == settings.upstream_max_retries:
+            if attempt == settings.upstream_max_retries or not retryable:
                 self._metrics.upstream_errors.inc(kind=reason)
                 raise error
             self._metrics.upstream_retries.inc(reason=reason)

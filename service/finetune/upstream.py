@@ -103,6 +103,7 @@ class UpstreamJobs:
             "/fine_tuning/jobs",
             content=json_encoder.encode(body),
             headers={"content-type": "application/json"},
+            idempotent=False,
         )
         upstream = _decode(upstream_job_decoder, response.content, "fine-tuning job")
         merge(job, upstream)

@@ -264,7 +264,7 @@ def test_upstream_errors_are_mapped(client: OpenAI, upstream: FakeOpenAI) -> Non
         client.fine_tuning.jobs.create(model="bad-model", training_file=train.id)
     body = info.value.body
     assert isinstance(body, dict) and body["param"] == "model" and "bad-model" in body["message"]
-    upstream.failures = [500, 500, 500]  # more than the retries
+    upstream.failures = [500]  # creating a job is never retried after a 5xx (test below)
     with pytest.raises(openai.APIStatusError) as failed:
         client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=train.id)
     assert failed.value.status_code == 502
@@ -274,6 +274,21 @@ def test_upstream_errors_are_mapped(client: OpenAI, upstream: FakeOpenAI) -> Non
     with pytest.raises(openai.RateLimitError):
         client.fine_tuning.jobs.retrieve(job.id)
     assert client.fine_tuning.jobs.retrieve(job.id).status == "queued"
+
+
+def test_job_creation_is_not_retried_after_a_5xx(client: OpenAI, upstream: FakeOpenAI) -> None:
+    """The upstream may have created the job before failing: retrying could train it twice."""
+    train = client.files.create(file=("chat.jsonl", CHAT), purpose="fine-tune")
+    client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=train.id)  # uploads it
+    before = len(upstream.calls("POST", "/v1/fine_tuning/jobs"))
+    upstream.failures = [500]
+    with pytest.raises(openai.APIStatusError) as failed:
+        client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=train.id)
+    assert failed.value.status_code == 502
+    assert len(upstream.calls("POST", "/v1/fine_tuning/jobs")) == before + 1
+    upstream.failures = [429]  # refused outright: safe to retry
+    client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=train.id)
+    assert len(upstream.calls("POST", "/v1/fine_tuning/jobs")) == before + 3
 
 
 def test_upstream_embedding_model_gets_a_local_adapter(
