@@ -76,15 +76,27 @@ class Graph:
     # -- mutations: hold lock.writing() -------------------------------------------------------
 
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
-        """Insert new labels (never ones already present), reusing deleted slots first."""
+        """Insert new labels (never ones already present), reusing deleted slots first.
+
+        Reusing a deleted slot is not safe across hnswlib's insert threads (its maintainers
+        say so in nmslib/hnswlib#418; in our kill -9 tests parallel replacements left a few
+        nodes unreachable), so those inserts run on one thread and only inserts into fresh
+        slots run in parallel.
+        """
         if not len(labels):
             return
-        needed = self._index.get_current_count() + max(0, len(labels) - self.deleted)
+        needed = self._index.get_current_count() + len(labels)  # even if no slot is reused
         capacity = self._index.get_max_elements()
         if needed > capacity:
             self._index.resize_index(max(needed, capacity + capacity // 2))
-        self._index.add_items(vectors, labels, replace_deleted=True)
-        self.deleted = max(0, self.deleted - len(labels))
+        reuse = min(self.deleted, len(labels))
+        if reuse:
+            self._index.add_items(
+                vectors[:reuse], labels[:reuse], num_threads=1, replace_deleted=True
+            )
+        if reuse < len(labels):
+            self._index.add_items(vectors[reuse:], labels[reuse:], replace_deleted=False)
+        self.deleted -= reuse
         self.applied_max_label = max(self.applied_max_label, int(labels.max()))
 
     def delete(self, labels: np.ndarray) -> None:

@@ -146,7 +146,15 @@ def _verify(data_dir: Path, acked: int) -> None:
             np.testing.assert_array_equal(record.vector, written["vectors"][version[1]])
             assert record.text == written["texts"][version[1]]
             assert record.metadata == written["metadatas"][version[1]]
-        # The graph agrees with SQLite: each document is its own nearest neighbour.
+        # The graph holds exactly the live documents, each with its stored vector...
+        records = list(stored.values())
+        if records:
+            labels = col._docs.labels_for_ids([r.id for r in records])
+            in_graph = col._graph._index.get_items(labels, return_type="numpy")
+            unit = np.stack([r.vector / np.linalg.norm(r.vector) for r in records])
+            np.testing.assert_allclose(in_graph, unit, atol=1e-5)
+            assert col._graph.live == len(records)
+        # ...and finds each one: a document is its own nearest neighbour.
         sample = list(stored.values())[:50]
         if sample:
             results = col.query(np.stack([r.vector for r in sample]), k=1)
