@@ -142,15 +142,20 @@ def test_writes_and_restart_keep_the_lexical_index(start_server) -> None:  # typ
     api.close()
 
 
-def test_fine_tuned_collection_model(api: Search, local_server: ServerProcess) -> None:
-    """Lexical goes to BM25 over the texts; the vector side embeds with the ``ft:`` model."""
+def test_fine_tuned_collection_model(start_server) -> None:  # type: ignore[no-untyped-def]
+    """Lexical goes to BM25 over the texts; the vector side embeds with the ``ft:`` model.
+
+    On a server of its own: a fine-tuned model would show in the shared server's /v1/models.
+    """
+    server = start_server()
+    api = Search(server.url)
     pairs = [
         {"query": "feline resting", "positive": TEXTS["cat"]},
         {"query": "young cat asleep", "positive": TEXTS["kitten"]},
         {"query": "vehicle maintenance", "positive": TEXTS["car"]},
         {"query": "ship on the ocean", "positive": TEXTS["boat"]},
     ]
-    with OpenAI(base_url=local_server.v1, api_key="unused", max_retries=0) as sdk:
+    with OpenAI(base_url=server.v1, api_key="unused", max_retries=0) as sdk:
         data = "\n".join(json.dumps(p) for p in pairs).encode()
         upload = sdk.files.create(file=("pairs.jsonl", data), purpose="fine-tune")
         job = sdk.fine_tuning.jobs.create(
@@ -172,3 +177,4 @@ def test_fine_tuned_collection_model(api: Search, local_server: ServerProcess) -
     lexical = api.query(name, query="a cat on a rug", k=6, mode="lexical")["data"]
     expected_bm25 = reference_bm25(TEXTS, "a cat on a rug")  # type: ignore[arg-type]
     assert {h["id"]: h["score"] for h in lexical} == pytest.approx(expected_bm25)
+    api.close()
