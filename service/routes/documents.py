@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import delete, get, post
+from litestar import Response, delete, get, post
 from litestar.params import Parameter
 
 from service.collections import CollectionService
@@ -20,6 +20,7 @@ from service.collections.schemas import (
     UpsertDocuments,
     Upserted,
 )
+from service.embeddings.schemas import json_encoder
 from service.errors import InvalidRequestError
 
 
@@ -74,7 +75,10 @@ async def delete_documents(
 @post("/collections/{name:str}/query", status_code=200)
 async def query(
     name: str, data: Query, collections: CollectionService
-) -> QueryResult | BatchQueryResult:
+) -> Response[QueryResult | BatchQueryResult]:
     """Search by a text, a vector, or each of several texts: ``mode`` vector (nearest
     neighbours), lexical (BM25) or hybrid (both, fused with weight ``alpha``)."""
-    return await collections.query(name, data)
+    # Encoded here with one reusable msgspec encoder: Litestar's own response serialisation
+    # is measurably slower on this hot path (benchmarks/README.md, "Search API").
+    result = await collections.query(name, data)
+    return Response(json_encoder.encode(result), media_type="application/json")
