@@ -17,8 +17,8 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
-from benchmarks.harness.progress import Progress
 from benchmarks.harness.schemas import AnnPoint
+from service.progress import Progress
 
 K = 10
 UPSERT_BATCH = 10_000

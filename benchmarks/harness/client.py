@@ -23,8 +23,8 @@ import httpx
 import msgspec
 import numpy as np
 
-from benchmarks.harness.progress import Progress
 from benchmarks.harness.schemas import IngestFigures
+from service.progress import Progress
 
 EMBED_BATCH = 2048  # /v1/embeddings accepts at most 2048 inputs per request
 INGEST_BATCH = 256  # documents per upsert request, as `semsearch ingest` sends them
@@ -83,7 +83,6 @@ class _Page(msgspec.Struct):
 _decoders: dict[type, msgspec.json.Decoder[Any]] = {
     t: msgspec.json.Decoder(t) for t in (_QueryOne, _QueryMany, _Upserted, _Embeddings, _Page)
 }
-_document_decoder = msgspec.json.Decoder(_Document)
 _encoder = msgspec.json.Encoder()
 
 
@@ -173,14 +172,6 @@ class SearchClient:
                 return False
             raise
         return True
-
-    def document_vector(self, name: str, doc_id: str) -> np.ndarray:
-        response = self.http.get(
-            f"/collections/{name}/documents/{doc_id}", params={"include": "vector"}
-        )
-        raise_for_error(response)
-        vector = _document_decoder.decode(response.content).vector
-        return np.asarray(vector if vector is not None else [], dtype=np.float32)
 
     def document_vectors(self, name: str) -> tuple[list[str], np.ndarray]:
         """Every stored document's id and vector, paging by id (1000 a page)."""

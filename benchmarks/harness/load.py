@@ -21,8 +21,8 @@ import msgspec
 import numpy as np
 
 from benchmarks.harness.client import auth_headers, query_body
-from benchmarks.harness.progress import Progress
 from benchmarks.harness.schemas import LoadLevel
+from service.progress import Progress
 
 _encoder = msgspec.json.Encoder()
 QUANTILES = np.linspace(0, 100, 1001)  # what the record keeps of the latency distribution

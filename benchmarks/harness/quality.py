@@ -22,8 +22,8 @@ from benchmarks.harness.client import SearchClient, ingest_documents
 from benchmarks.harness.datasets import Dataset
 from benchmarks.harness.lexical import BM25
 from benchmarks.harness.metrics import evaluate
-from benchmarks.harness.progress import Progress
 from benchmarks.harness.schemas import IngestFigures, QualityRow
+from service.progress import Progress
 
 DEPTH = 100  # ranking depth: recall@100 needs the top 100
 QUERY_BATCH = 256

@@ -68,21 +68,19 @@ def _ingest(client: Client, args: argparse.Namespace) -> int:
     path = f"/collections/{args.collection}/documents"
     documents = read_documents(args.path)
     sent = skipped = tokens = 0
-    progress = Progress(f"ingest {args.collection}")
     started = time.perf_counter()
-    while batch := list(islice(documents, args.batch)):
-        kept = [doc for doc in batch if doc["text"]]
-        skipped += len(batch) - len(kept)
-        if kept:
-            try:
-                answer = client.request("POST", path, {"documents": kept})
-            except ClientError as exc:
-                progress.close()
-                raise ClientError(exc.status, _name_document(exc, kept), exc.param) from None
-            sent += answer["upserted"]
-            tokens += answer["usage"]["total_tokens"]
-        progress.advance(len(batch))
-    progress.close()
+    with Progress(f"ingest {args.collection}") as progress:
+        while batch := list(islice(documents, args.batch)):
+            kept = [doc for doc in batch if doc["text"]]
+            skipped += len(batch) - len(kept)
+            if kept:
+                try:
+                    answer = client.request("POST", path, {"documents": kept})
+                except ClientError as exc:
+                    raise ClientError(exc.status, _name_document(exc, kept), exc.param) from None
+                sent += answer["upserted"]
+                tokens += answer["usage"]["total_tokens"]
+            progress.update(len(batch))
     seconds = time.perf_counter() - started
     print(
         f"ingested {sent:,} documents into {args.collection!r} "

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import msgspec
 
-from benchmarks.harness.progress import Progress
 from benchmarks.harness.report import machine_info, markdown_table, write_record
 from benchmarks.harness.schemas import AnnPoint, AnnRun, AnyRun
 
@@ -40,12 +38,3 @@ def test_record_round_trip_with_machine_info(tmp_path: Path) -> None:
     raw = msgspec.json.decode(path.read_bytes())
     assert raw["kind"] == "ann" and raw["machine"]["cpu_count"] == machine.cpu_count
     assert msgspec.json.decode(path.read_bytes(), type=AnyRun) == run
-
-
-def test_progress_prints_one_line_when_not_a_terminal() -> None:
-    stream = io.StringIO()
-    with Progress("ingest", total=10, stream=stream) as bar:
-        for _ in range(10):
-            bar.update()
-    assert stream.getvalue().count("\n") == 1
-    assert stream.getvalue().startswith("ingest [########################] 10/10")
