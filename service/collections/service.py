@@ -296,7 +296,10 @@ class CollectionService:
             # A token covers at least one UTF-8 byte (plus one leading marker), so only a text
             # with more bytes than the limit can exceed it; queries skip a second tokenisation.
             suspects = [i for i, t in enumerate(texts) if len(t.encode("utf-8")) + 1 > limit]
-        counts = self.embeddings.count_tokens(model_id, [texts[i] for i in suspects])
+        counts = None
+        if suspects:  # long texts: tokenising thousands of them would stall the event loop
+            long_texts = [texts[i] for i in suspects]
+            counts = await self._run(self.embeddings.count_tokens, model_id, long_texts)
         if limit is not None and counts is not None:
             for i, count in zip(suspects, counts, strict=True):
                 if count > limit:
