@@ -193,10 +193,6 @@ def _fts5_fallback(col, queries: list[str]) -> dict[str, float]:  # type: ignore
     return _quantiles(times)
 
 
-def _cells(values: list[float]) -> str:
-    return " | ".join(f"{v:.4f}" for v in values) + f" | {np.mean(values):.4f} |"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -13,7 +13,6 @@ the graph takes the lock exclusively, in slices, so queries wait at most one sli
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -202,12 +201,6 @@ class Collection(HybridSearch):
         if self._unsnapshotted >= max(self._snapshot_every, self._graph.live // 5):
             self._snapshot()
 
-    def checkpoint(self) -> None:
-        """Snapshot the graph now, so the next open replays nothing."""
-        with self._writing():
-            if self._unsnapshotted:
-                self._snapshot()
-
     def _snapshot(self) -> None:
         started = time.perf_counter()
         seq, _ = self._docs.state()
@@ -266,8 +259,3 @@ class Collection(HybridSearch):
                 self._snapshot()
             self._closed = True
             self._docs.close()
-
-    def destroy(self) -> None:
-        """Close without snapshotting and delete the collection's files."""
-        self.close(snapshot=False)
-        shutil.rmtree(self.directory, ignore_errors=True)

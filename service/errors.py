@@ -72,11 +72,6 @@ class AuthenticationError(ServiceError):
     default_code = "invalid_api_key"
 
 
-class PermissionDeniedError(ServiceError):
-    status = 403
-    type = "invalid_request_error"
-
-
 class NotFoundError(ServiceError):
     status = 404
     type = "invalid_request_error"
