@@ -176,7 +176,10 @@ class Store:
             collection.close(snapshot=False)
             os.rename(collection.directory, graveyard)
             fsync_path(self._collections_dir)
-            shutil.rmtree(graveyard, ignore_errors=True)
+        # Gone from view once renamed; deleting gigabytes need not hold up other lookups (the
+        # service looks collections up on its event loop). A crash here leaves a dot-directory
+        # that the next start sweeps away.
+        shutil.rmtree(graveyard, ignore_errors=True)
 
     def close(self) -> None:
         """Snapshot and close every collection, then release the directory lock."""
