@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from openai import OpenAI  # noqa: E402
-from support.server import ServerProcess, clean_env  # noqa: E402
+
+from tests.support.server import ServerProcess, clean_env  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 BASE = "wordllama-l2-supercat"

@@ -86,7 +86,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-def timed(fn, queries: np.ndarray) -> tuple[list[float], list]:  # noqa: ANN001
+def timed(fn, queries: np.ndarray) -> tuple[list[float], list]:
     latencies, results = [], []
     for q in queries:
         started = time.perf_counter()

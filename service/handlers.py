@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -32,7 +33,7 @@ _AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _FIELD = re.compile(r"(unknown|missing required) field `(?P<field>[^`]+)`")
 
 
-def to_service_error(request: Request, exc: Exception) -> ServiceError:
+def to_service_error(request: Request[Any, Any, Any], exc: Exception) -> ServiceError:
     if isinstance(exc, ServiceError):
         return exc
     if isinstance(exc, IndexStoreError):
@@ -76,7 +77,7 @@ def _validation_error(exc: ValidationException) -> InvalidRequestError:
     return InvalidRequestError(f"Invalid request: {message}", param=param)
 
 
-def handle_exception(request: Request, exc: Exception) -> Response[ErrorBody]:
+def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     error = to_service_error(request, exc)
     body = ErrorBody(
         error=ErrorDetail(

@@ -146,7 +146,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict with secrets masked, safe to log."""
-        out = msgspec.to_builtins(self, enc_hook=str)
+        out: dict[str, Any] = msgspec.to_builtins(self, enc_hook=str)
         for setting in SETTINGS:
             if setting.secret and out.get(setting.name):
                 out[setting.name] = "***"

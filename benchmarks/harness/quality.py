@@ -103,7 +103,7 @@ def evaluate_variant(
     data: Dataset,
     variant: Variant,
     index: int,
-    modes: Sequence[str] | None = None,
+    modes: Sequence[str | None] | None = None,
     keep: bool = False,
 ) -> tuple[list[QualityRow], IngestFigures]:
     """Rows for one model/dimensions: one per mode through the service, then exact.

@@ -132,8 +132,8 @@ class HitScores(msgspec.Struct, kw_only=True):
 class QueryHit(msgspec.Struct, kw_only=True):
     id: str
     score: float
-    text: str | None | UnsetType = UNSET
-    metadata: dict[str, Any] | None | UnsetType = UNSET
+    text: str | UnsetType | None = UNSET
+    metadata: dict[str, Any] | UnsetType | None = UNSET
     vector: list[float] | UnsetType = UNSET
     scores: HitScores | UnsetType = UNSET
 

@@ -26,6 +26,7 @@ from index.fusion import DEFAULT_ALPHA
 from index.validation import MAX_ID_LENGTH, check_metadata
 from service.collections import schemas
 from service.embeddings import EmbeddingService, ModelInfo
+from service.embeddings.schemas import Usage
 from service.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError, UpstreamError
 from service.settings import Settings
 
@@ -99,7 +100,7 @@ class CollectionService:
         )
         return await self._describe(col)
 
-    async def list(self) -> schemas.CollectionList:
+    async def list_collections(self) -> schemas.CollectionList:
         infos = await self._run(self.store.list_collections)
         return schemas.CollectionList(
             data=[await self._describe(await self._collection(i.name)) for i in infos]
@@ -173,7 +174,7 @@ class CollectionService:
             [doc.text for doc in documents],
             [doc.metadata for doc in documents],
         )
-        usage = schemas.Usage(prompt_tokens=prompt_tokens, total_tokens=prompt_tokens)
+        usage = Usage(prompt_tokens=prompt_tokens, total_tokens=prompt_tokens)
         return schemas.Upserted(ids=ids, upserted=len(ids), usage=usage)
 
     async def get_document(self, name: str, id_: str, with_vector: bool) -> schemas.Document:
@@ -246,7 +247,7 @@ class CollectionService:
                 col.hybrid, texts, vectors, k=k, where=where, alpha=alpha, ef=request.ef
             )
         hits = await self._hits(col, results, request, mode)
-        usage = schemas.Usage(prompt_tokens=prompt_tokens, total_tokens=prompt_tokens)
+        usage = Usage(prompt_tokens=prompt_tokens, total_tokens=prompt_tokens)
         if request.queries is not None:
             return schemas.BatchQueryResult(data=hits, model=model_id, usage=usage, mode=mode)
         return schemas.QueryResult(data=hits[0], model=model_id, usage=usage, mode=mode)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from service.commands import Subparsers
+
 DEFAULT_OUTPUT = Path("benchmarks/.runs")
 
 
@@ -42,7 +44,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "bench",
         help="benchmark retrieval quality, index speed/recall and service load",

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from service.client import Client, ClientError, add_connection_options
+from service.commands import Subparsers
 from service.progress import Progress
 from service.sources import SourceError, read_documents
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "ingest",
         help="send documents from a file or directory to a collection",

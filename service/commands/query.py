@@ -9,9 +9,10 @@ import sys
 from typing import Any
 
 from service.client import Client, ClientError, add_connection_options
+from service.commands import Subparsers
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("query", help="search a collection", description=__doc__)
     parser.add_argument("collection", help="collection name")
     parser.add_argument("text", help="what to search for")

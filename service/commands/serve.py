@@ -16,10 +16,11 @@ import sys
 
 import uvicorn
 
+from service.commands import Subparsers
 from service.settings import SETTINGS, Settings, SettingsError
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     secrets = "\n".join(f"  {s.env:<28} {s.help}" for s in SETTINGS if s.secret)
     parser = subparsers.add_parser(
         "serve",

@@ -19,12 +19,14 @@ import logging
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from service.metrics import Metrics
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FILENAME = "embedding-cache.sqlite3"
 SCHEMA_VERSION = 1
@@ -59,7 +61,7 @@ def make_key(model: str, dimensions: int | None, item: str | list[int]) -> bytes
     return digest.digest()
 
 
-def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
+def _chunks(items: list[T], size: int = _CHUNK) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -181,7 +183,7 @@ class EmbeddingCache:
         self.metrics.cache_evictions.inc(len(victims))
 
     def count(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+        return int(self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
 
     def _reset(self, exc: Exception) -> None:
         logger.warning("embedding cache %s failed (%s); discarding it", self.path, exc)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -72,11 +72,11 @@ class LocalProvider:
 
     def _embed_sync(self, inputs: Inputs, dimensions: int | None) -> tuple[np.ndarray, list[int]]:
         if inputs and isinstance(inputs[0], list):
-            arrays: list[list[int]] = inputs  # type: ignore[assignment]
+            arrays = inputs
             local.check_lengths([len(ids) for ids in arrays])
             vectors, _ = self.model.embed(self.model.decode(arrays), dimensions)
             return vectors, [len(ids) for ids in arrays]  # usage counts the tokens sent
-        return self.model.embed(inputs, dimensions)  # type: ignore[arg-type]
+        return self.model.embed(cast("list[str]", inputs), dimensions)
 
 
 class UpstreamProvider:

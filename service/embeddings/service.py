@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 import numpy as np
@@ -63,7 +63,7 @@ class EmbeddingService:
         self._local_model = local_model
         # One thread owns the SQLite connection: a single writer, and reads never race it.
         self._cache_thread = ThreadPoolExecutor(1, thread_name_prefix="embedding-cache")
-        self._flight = SingleFlight()
+        self._flight: SingleFlight[bytes, Entry] = SingleFlight()
         self._fills: set[asyncio.Task[None]] = set()
         self._executors: list[ThreadPoolExecutor] = []
 
@@ -139,12 +139,13 @@ class EmbeddingService:
         hits = sum(key in found for key in keys)
         self.metrics.cache_hits.inc(hits)
         self.metrics.cache_misses.inc(len(keys) - hits)
-        missing = {key: item for key, item in zip(keys, inputs, strict=True) if key not in found}
+        items: Sequence[str | list[int]] = inputs
+        missing = {key: item for key, item in zip(keys, items, strict=True) if key not in found}
         if missing:
             owned, futures = self._flight.claim(missing)
             if owned:
-                items = [missing[key] for key in owned]
-                task = asyncio.create_task(self._fill(info, provider, owned, items, dimensions))
+                todo = [missing[key] for key in owned]
+                task = asyncio.create_task(self._fill(info, provider, owned, todo, dimensions))
                 self._fills.add(task)
                 task.add_done_callback(self._fills.discard)
             for key, future in futures.items():
@@ -163,8 +164,8 @@ class EmbeddingService:
         self,
         info: ModelInfo,
         provider: Provider,
-        keys: list[Any],
-        items: list[Any],
+        keys: list[bytes],
+        items: list[str | list[int]],
         dimensions: int | None,
     ) -> None:
         """Compute owned misses once, store them, then wake every waiter."""
@@ -174,7 +175,8 @@ class EmbeddingService:
             found = await self._in_cache_thread(self._cache.get_many, keys)
             todo = [i for i, key in enumerate(keys) if key not in found]
             if todo:
-                vectors, tokens = await provider.embed(info, [items[i] for i in todo], dimensions)
+                batch = cast(Inputs, [items[i] for i in todo])  # the caller's inputs: one kind
+                vectors, tokens = await provider.embed(info, batch, dimensions)
                 fresh = [(keys[i], vectors[j], tokens[j]) for j, i in enumerate(todo)]
                 await self._in_cache_thread(self._cache.put_many, fresh)
                 found.update((key, (vector, count)) for key, vector, count in fresh)

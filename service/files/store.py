@@ -4,7 +4,7 @@ Usage::
 
     store = FileStore.open(settings.data_dir / "files")
     info = store.commit(tmp_path, filename="train.jsonl", purpose="fine-tune", size=n)
-    page, has_more = store.list(purpose=None, limit=20, after=None, order="desc")
+    page, has_more = store.list_page(purpose=None, limit=20, after=None, order="desc")
     store.delete(info.id)
 
 A file becomes visible atomically: its content is written to ``tmp/``, fsynced, renamed into
@@ -151,7 +151,7 @@ class FileStore:
             raise NotFoundError(f"No such File object: {file_id}", param="file_id")
         return _row(row)
 
-    def list(
+    def list_page(
         self, *, purpose: str | None, limit: int, after: str | None, order: str
     ) -> tuple[list[OpenAIFile], bool]:
         """A page in ``created_at`` order (ties by upload order) and whether more follow."""

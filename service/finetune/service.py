@@ -202,10 +202,12 @@ class FineTuningService:
             return await self.upstream.refresh(record)
         return record.job
 
-    async def list(self, *, limit: int, after: str | None) -> tuple[list[FineTuningJob], bool]:
+    async def list_page(self, *, limit: int, after: str | None) -> tuple[list[FineTuningJob], bool]:
         """Local and proxied jobs, newest first; proxied jobs still in flight are refreshed
         from the upstream (best effort: an unreachable upstream leaves the stored record)."""
-        records, has_more = await self.store.run(lambda: self.store.list(limit=limit, after=after))
+        records, has_more = await self.store.run(
+            lambda: self.store.list_page(limit=limit, after=after)
+        )
         jobs = []
         for record in records:
             if (

@@ -151,7 +151,7 @@ class JobStore:
             )
         return job
 
-    def list(self, *, limit: int, after: str | None) -> tuple[list[JobRecord], bool]:
+    def list_page(self, *, limit: int, after: str | None) -> tuple[list[JobRecord], bool]:
         """Newest first; ``after`` is the id of the last job of the previous page."""
         args: list[Any] = []
         clause = ""

@@ -14,7 +14,7 @@ local record keeps our job id and our file ids; the upstream's ids stay inside s
 from __future__ import annotations
 
 import logging
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import msgspec
 
@@ -33,9 +33,10 @@ from service.finetune.schemas import (
 from service.finetune.store import JobRecord, JobStore
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
-def _decode(decoder: msgspec.json.Decoder[Any], body: bytes, what: str) -> Any:
+def _decode(decoder: msgspec.json.Decoder[T], body: bytes, what: str) -> T:
     try:
         return decoder.decode(body)
     except msgspec.DecodeError as exc:

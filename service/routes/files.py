@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from litestar import Request, Response, delete, get, post
 from litestar.params import Parameter
@@ -56,7 +56,7 @@ def _expires_after(fields: dict[str, str]) -> int | None:
 # The body limit is this route's own (SEMSEARCH_MAX_FILE_MB, counted while streaming), so
 # Litestar's app-wide SEMSEARCH_MAX_BODY_MB is lifted here.
 @post("/v1/files", status_code=200, request_max_body_size=None)
-async def create_file(request: Request, files: FileStore) -> Response[bytes]:
+async def create_file(request: Request[Any, Any, Any], files: FileStore) -> Response[bytes]:
     """Upload one file (multipart ``file`` + ``purpose``); fine-tune JSONL is checked."""
     settings: Settings = request.app.state.settings
     max_bytes = int(settings.max_file_mb * 1024 * 1024)
@@ -99,7 +99,7 @@ async def list_files(
     after: str | None = None,
 ) -> Response[bytes]:
     page, has_more = await files.run(
-        lambda: files.list(purpose=purpose, limit=limit, after=after, order=order)
+        lambda: files.list_page(purpose=purpose, limit=limit, after=after, order=order)
     )
     body = ListFilesResponse(
         data=page,

@@ -196,7 +196,7 @@ def upstream() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture
-def client(start_server, upstream: FakeOpenAI) -> Iterator[OpenAI]:  # type: ignore[no-untyped-def]
+def client(start_server, upstream: FakeOpenAI) -> Iterator[OpenAI]:
     server: ServerProcess = start_server(
         env={
             "SEMSEARCH_UPSTREAM_URL": upstream.v1,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 
@@ -17,7 +19,7 @@ ENV = {
 
 
 @pytest.fixture
-def api(start_server, fault_upstream: FaultUpstream) -> Search:
+def api(start_server, fault_upstream: FaultUpstream) -> Iterator[Search]:
     server = start_server(env={"SEMSEARCH_UPSTREAM_URL": fault_upstream.v1, **ENV})
     client = Search(server.url)
     yield client

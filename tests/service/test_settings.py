@@ -72,7 +72,7 @@ def test_every_field_has_a_row_with_help() -> None:
 
 def test_serve_help_names_every_variable() -> None:
     parser = build_parser()
-    serve = parser._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    serve = parser._subparsers._group_actions[0].choices["serve"]
     text = re.sub(r"\s+", " ", serve.format_help())
     for setting in SETTINGS:
         assert setting.env in text
