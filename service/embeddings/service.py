@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar, cast
+from typing import cast
 
 import httpx
 import numpy as np
@@ -39,7 +39,6 @@ from service.metrics import Metrics
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 Entry = tuple[np.ndarray, int]  # (vector, token count)
 
@@ -61,8 +60,6 @@ class EmbeddingService:
         self.metrics = metrics or Metrics()
         self._cache = cache
         self._local_model = local_model
-        # One thread owns the SQLite connection: a single writer, and reads never race it.
-        self._cache_thread = ThreadPoolExecutor(1, thread_name_prefix="embedding-cache")
         self._flight: SingleFlight[bytes, Entry] = SingleFlight()
         self._fills: set[asyncio.Task[None]] = set()
         self._executors: list[ThreadPoolExecutor] = []
@@ -135,7 +132,7 @@ class EmbeddingService:
     ) -> tuple[np.ndarray, list[int]]:
         keys = [make_key(info.id, dimensions, item) for item in inputs]
         assert self._cache is not None
-        found: dict[bytes, Entry] = await self._in_cache_thread(self._cache.get_many, keys)
+        found: dict[bytes, Entry] = await self._cache.run(self._cache.get_many, keys)
         hits = sum(key in found for key in keys)
         self.metrics.cache_hits.inc(hits)
         self.metrics.cache_misses.inc(len(keys) - hits)
@@ -172,13 +169,13 @@ class EmbeddingService:
         assert self._cache is not None
         try:
             # Re-check: another fill may have stored these between our lookup and our claim.
-            found = await self._in_cache_thread(self._cache.get_many, keys)
+            found = await self._cache.run(self._cache.get_many, keys)
             todo = [i for i, key in enumerate(keys) if key not in found]
             if todo:
                 batch = cast(Inputs, [items[i] for i in todo])  # the caller's inputs: one kind
                 vectors, tokens = await provider.embed(info, batch, dimensions)
                 fresh = [(keys[i], vectors[j], tokens[j]) for j, i in enumerate(todo)]
-                await self._in_cache_thread(self._cache.put_many, fresh)
+                await self._cache.run(self._cache.put_many, fresh)
                 found.update((key, (vector, count)) for key, vector, count in fresh)
         except asyncio.CancelledError:
             self._flight.fail(keys, ServiceUnavailableError("the service is shutting down"))
@@ -189,15 +186,11 @@ class EmbeddingService:
         for key in keys:
             self._flight.resolve(key, found[key])
 
-    async def _in_cache_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._cache_thread, fn, *args)
-
     async def aclose(self) -> None:
         for task in list(self._fills):
             task.cancel()
         await asyncio.gather(*self._fills, return_exceptions=True)
         if self._cache is not None:
-            await self._in_cache_thread(self._cache.close)
-        self._cache_thread.shutdown(wait=True)
+            await asyncio.to_thread(self._cache.close)
         for executor in self._executors:
             executor.shutdown(wait=False, cancel_futures=True)

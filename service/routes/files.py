@@ -63,7 +63,8 @@ async def create_file(request: Request[Any, Any, Any], files: FileStore) -> Resp
     upload = await receive_upload(request, files.temp_path(), max_bytes)
     try:
         purpose = upload.fields.get("purpose")
-        if upload.tmp is None:
+        tmp = upload.tmp
+        if tmp is None:
             raise InvalidRequestError("Missing required parameter: 'file'.", param="file")
         if purpose is None:
             raise InvalidRequestError("Missing required parameter: 'purpose'.", param="purpose")
@@ -75,10 +76,10 @@ async def create_file(request: Request[Any, Any, Any], files: FileStore) -> Resp
             )
         expires_after = _expires_after(upload.fields)
         if purpose == "fine-tune":
-            await files.run(validate_fine_tune_file, upload.tmp)
+            await files.run(validate_fine_tune_file, tmp)
         info = await files.run(
             lambda: files.commit(
-                upload.tmp,  # type: ignore[arg-type]
+                tmp,
                 filename=upload.filename,
                 purpose=purpose,
                 size=upload.size,

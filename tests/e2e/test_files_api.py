@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Iterator
 
 import httpx
 import openai
@@ -142,3 +145,54 @@ def test_size_limit_is_enforced_while_streaming(start_server) -> None:
     )
     assert response.status_code == 413
     assert not list((server.data_dir / "files" / "tmp").iterdir())  # partial upload removed
+
+
+@pytest.mark.slow
+def test_a_big_upload_does_not_stall_listing(start_server) -> None:
+    """While 150 MiB of fine-tune JSONL streams in, is fsynced, validated line by line and
+    committed, ``GET /v1/files`` keeps answering: no listing waits for that upload's work.
+    (When validation shared the store's one thread, a listing waited ~60% of the upload.)"""
+    server = start_server()
+    line = json.dumps({"query": "q " * 20, "positive": "p " * 40}).encode() + b"\n"
+    chunk = line * ((1 << 20) // len(line))
+    chunks = (150 << 20) // len(chunk) + 1
+
+    def body() -> Iterator[bytes]:
+        yield (
+            b'--big\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nfine-tune\r\n'
+            b'--big\r\nContent-Disposition: form-data; name="file"; filename="big.jsonl"\r\n\r\n'
+        )
+        for _ in range(chunks):
+            yield chunk
+        yield b"\r\n--big--\r\n"
+
+    done: dict[str, float | httpx.Response] = {}
+
+    def upload() -> None:
+        started = time.perf_counter()
+        done["response"] = httpx.post(
+            server.v1 + "/files",
+            content=body(),
+            headers={"content-type": "multipart/form-data; boundary=big"},
+            timeout=300,
+        )
+        done["seconds"] = time.perf_counter() - started
+
+    uploader = threading.Thread(target=upload)
+    latencies = []
+    with httpx.Client(base_url=server.v1, timeout=60) as http:
+        uploader.start()
+        while uploader.is_alive():  # bounded: the upload itself times out after 300 s
+            started = time.perf_counter()
+            http.get("/files").raise_for_status()
+            latencies.append(time.perf_counter() - started)
+            time.sleep(0.02)
+        uploader.join()
+        response = done["response"]
+        assert isinstance(response, httpx.Response) and response.status_code == 200, response
+        assert response.json()["bytes"] == len(chunk) * chunks
+        seconds = done["seconds"]
+        assert isinstance(seconds, float)
+        assert len(latencies) >= 5, (seconds, latencies)
+        assert max(latencies) < seconds / 4, (seconds, sorted(latencies)[-3:])
+        http.delete(f"/files/{response.json()['id']}").raise_for_status()
