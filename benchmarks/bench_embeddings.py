@@ -29,12 +29,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+from service.embeddings.local import LocalModel
+from service.testing import FaultUpstream, ServerProcess, clean_env
 
-from service.embeddings.local import LocalModel  # noqa: E402
-from tests.support.fault_upstream import FaultUpstream  # noqa: E402
-from tests.support.server import ServerProcess, clean_env  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SEED = 20240611
 LOCAL = "wordllama-l2-supercat"

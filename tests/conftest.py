@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.fault_upstream import FaultUpstream
-from tests.support.server import ServerProcess, clean_env
+from service.testing import FaultUpstream, ServerProcess, clean_env
 
 # The pytest process itself must not read the developer's configuration either.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

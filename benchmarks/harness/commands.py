@@ -1,7 +1,7 @@
 """What ``semsearch bench quality|ann|load`` run: server, measurement, table, JSON, plots.
 
-``service/commands/bench.py`` parses the arguments and imports this module only when a bench
-subcommand actually runs, so ``semsearch serve`` never loads numpy-heavy harness code or
+``benchmarks/harness/cli.py`` parses the arguments and imports this module only when a bench
+subcommand actually runs, so building the CLI's parser never loads numpy-heavy harness code or
 matplotlib.
 """
 
@@ -23,7 +23,8 @@ from benchmarks.harness import ann, cache, load, quality, report
 from benchmarks.harness.client import ApiError, SearchClient, ingest_documents
 from benchmarks.harness.datasets import DatasetError, load_beir
 from benchmarks.harness.schemas import AnnRun, LoadRun, QualityRow, QualityRun
-from benchmarks.harness.server import ServerError, service
+from benchmarks.harness.server import service
+from service.testing import ServerError
 
 QUIET_SERVER = {"SEMSEARCH_LOG_LEVEL": "warning"}
 

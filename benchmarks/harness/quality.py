@@ -23,7 +23,7 @@ from benchmarks.harness.datasets import Dataset
 from benchmarks.harness.lexical import BM25
 from benchmarks.harness.metrics import evaluate
 from benchmarks.harness.schemas import IngestFigures, QualityRow
-from service.progress import Progress
+from service.commands.progress import Progress
 
 DEPTH = 100  # ranking depth: recall@100 needs the top 100
 QUERY_BATCH = 256

@@ -16,7 +16,7 @@ from typing import Any
 
 from service.client import Client, ClientError, add_connection_options
 from service.commands import Subparsers
-from service.progress import Progress
+from service.commands.progress import Progress
 from service.sources import SourceError, read_documents
 
 

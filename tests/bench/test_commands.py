@@ -14,8 +14,9 @@ import pytest
 
 from benchmarks.harness.schemas import AnnRun, AnyRun, LoadRun, QualityRun
 from service.cli import main
-from tests.support.server import REPO_ROOT, ServerProcess
+from service.testing import ServerProcess
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TINY = str(REPO_ROOT / "tests" / "fixtures" / "tiny_beir")
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 

@@ -12,7 +12,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from tests.support.server import ServerProcess
+from service.testing import ServerProcess
 
 PAIRS = "\n".join(
     json.dumps({"query": f"question {i}", "positive": f"answer {i}"}) for i in range(5)
@@ -22,7 +22,7 @@ PAIRS = "\n".join(
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory):
     """Its own server: these tests upload and delete files."""
-    from tests.support.server import clean_env
+    from service.testing import clean_env
 
     server = ServerProcess(tmp_path_factory.mktemp("files") / "data", env=clean_env())
     with server.start():

@@ -19,7 +19,7 @@ import pytest
 from openai import OpenAI
 from openai.types.fine_tuning import FineTuningJob
 
-from tests.support.server import ServerProcess, clean_env
+from service.testing import ServerProcess, clean_env
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "scifact_small"
 BASE = "wordllama-l2-supercat"

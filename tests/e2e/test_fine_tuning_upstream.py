@@ -19,8 +19,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from tests.support.fault_upstream import fake_vector
-from tests.support.server import ServerProcess
+from service.testing import ServerProcess, fake_vector
 
 UPSTREAM_KEY = "sk-upstream-secret"
 LIFECYCLE = ["validating_files", "queued", "running", "succeeded"]

@@ -13,10 +13,10 @@ import pytest
 from openai import OpenAI
 
 from index.fusion import DEFAULT_ALPHA, zscore
+from service.testing import ServerProcess
 from tests.e2e.search_client import Search
 from tests.e2e.test_query_api import TEXTS
 from tests.index.test_lexical import reference_bm25
-from tests.support.server import ServerProcess
 
 _names = itertools.count()
 MODEL = "wordllama-l2-supercat"

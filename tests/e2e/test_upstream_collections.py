@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from service.testing import FaultUpstream, fake_vector
 from tests.e2e.search_client import Search
-from tests.support.fault_upstream import FaultUpstream, fake_vector
 
 MODEL = "text-embedding-fake"
 ENV = {

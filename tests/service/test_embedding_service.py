@@ -13,7 +13,7 @@ from service.embeddings import EmbeddingService
 from service.errors import ModelNotFoundError
 from service.metrics import Metrics
 from service.settings import LOCAL_MODEL_ID, Settings
-from tests.support.fault_upstream import FaultUpstream, fake_vector
+from service.testing import FaultUpstream, fake_vector
 
 MODEL = "text-embedding-fake"
 

@@ -164,7 +164,9 @@ class FaultUpstream:
         return json.dumps(answer).encode()
 
     @staticmethod
-    def _write(writer: asyncio.StreamWriter, status: int, body: bytes, headers: dict) -> None:
+    def _write(
+        writer: asyncio.StreamWriter, status: int, body: bytes, headers: dict[str, str]
+    ) -> None:
         head = [f"HTTP/1.1 {status} X", f"content-length: {len(body)}"]
         head += ["content-type: application/json", *(f"{k}: {v}" for k, v in headers.items())]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)

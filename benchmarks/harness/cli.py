@@ -4,9 +4,9 @@
     semsearch bench ann --dataset DIR | --vectors FILE.npy [--ef 16,32,64,128,256]
     semsearch bench load [--url URL] --collection NAME [--dataset DIR] [--concurrency 1,4,16]
 
-Only argparse is imported here: ``semsearch`` builds every subcommand's parser on each run, so
-the harness (``benchmarks.harness``, numpy, hnswlib, matplotlib) is imported in ``run`` alone
-and ``semsearch serve`` never loads it.
+A command of the ``semsearch`` CLI that this package provides through the entry-point group
+``semsearch.commands`` (``pyproject.toml``); the service never imports it. Only argparse is
+imported here: the measurement code (numpy, hnswlib, matplotlib) is imported in ``run`` alone.
 """
 
 from __future__ import annotations
