@@ -14,7 +14,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from index.errors import IndexStoreError
+from index import IndexStoreError
 from service.errors import (
     ErrorBody,
     ErrorDetail,
@@ -48,9 +48,9 @@ def to_service_error(request: Request[Any, Any, Any], exc: Exception) -> Service
                 f"We could not parse the JSON body of your request. ({exc.detail})"
             )
         error = ServiceError(exc.detail, code=_STATUS_CODES.get(exc.status_code))
-        error.status = exc.status_code  # type: ignore[misc]
+        error.status = exc.status_code
         if exc.status_code < 500:
-            error.type = _STATUS_TYPES.get(exc.status_code, "invalid_request_error")  # type: ignore[misc]
+            error.type = _STATUS_TYPES.get(exc.status_code, "invalid_request_error")
         error.headers = dict(exc.headers or {})
         return error
     logger.exception("unhandled error", exc_info=exc)

@@ -42,3 +42,9 @@ def imports(package: str) -> Iterator[tuple[str, str]]:
 def test_imports_point_one_way(package: str, forbidden: tuple[str, ...]) -> None:
     wrong = [(path, name) for path, name in imports(package) if name.split(".")[0] in forbidden]
     assert wrong == []
+
+
+def test_the_service_uses_only_the_public_api_of_the_index() -> None:
+    """``index/__init__.py``'s ``__all__`` is the surface; its modules stay private."""
+    private = [(path, name) for path, name in imports("service") if name.startswith("index.")]
+    assert private == []

@@ -96,10 +96,11 @@ class FineTuningService:
         await asyncio.to_thread(self.store.close)
 
     def route(self, model: str) -> Literal["local", "upstream"]:
-        if self.adapters.get(model) is not None:
+        adapter = self.adapters.get(model)
+        if adapter is not None:
             raise InvalidRequestError(
                 f"{model} is a semsearch adapter; fine-tune its base model "
-                f"{self.adapters.get(model).base!r} instead.",  # type: ignore[union-attr]
+                f"{adapter.base!r} instead.",
                 param="model",
                 code="model_not_available",
             )

@@ -14,7 +14,7 @@ local record keeps our job id and our file ids; the upstream's ids stay inside s
 from __future__ import annotations
 
 import logging
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar, cast
 
 import msgspec
 
@@ -24,6 +24,7 @@ from service.files import FileStore
 from service.finetune.schemas import (
     FineTuningJob,
     FineTuningJobEvent,
+    Status,
     UpstreamJob,
     json_encoder,
     upstream_events_decoder,
@@ -45,7 +46,7 @@ def _decode(decoder: msgspec.json.Decoder[T], body: bytes, what: str) -> T:
 
 def merge(job: FineTuningJob, upstream: UpstreamJob) -> None:
     """Copy what the upstream owns (status, model, results...) into our record."""
-    job.status = upstream.status  # type: ignore[assignment]  # passed through as the upstream says
+    job.status = cast(Status, upstream.status)  # passed through as the upstream says
     job.fine_tuned_model = upstream.fine_tuned_model
     job.finished_at = upstream.finished_at
     job.trained_tokens = upstream.trained_tokens
