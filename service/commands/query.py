@@ -8,7 +8,7 @@ import shutil
 import sys
 from typing import Any
 
-from service.client import Client, ClientError, add_connection_options
+from service.client import ClientError, add_connection_options, connect
 from service.commands import Subparsers
 
 
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         except json.JSONDecodeError as exc:
             print(f"semsearch query: --where is not valid JSON: {exc.msg}", file=sys.stderr)
             return 2
-    with Client(args.url, args.api_key) as client:
+    with connect(args) as client:
         try:
             answer = client.request("POST", f"/collections/{args.collection}/query", body)
         except ClientError as exc:
