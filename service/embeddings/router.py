@@ -3,7 +3,7 @@
 Routing rules (issue 3), first match wins:
 
 1. ids listed in ``SEMSEARCH_UPSTREAM_MODELS`` go upstream, even a local id;
-2. registered model sources, in order: the seam where fine-tuned ``ft:`` models plug in later;
+2. registered model sources, in order: fine-tuned ``ft:`` adapters plug in here (issue 5);
 3. local ids are served by the embedded model;
 4. any other id goes upstream when one is configured with an empty list; else 404.
 """
@@ -37,7 +37,7 @@ class Provider(Protocol):
 
 
 class ModelSource(Protocol):
-    """A pluggable set of models (fine-tuned ones, later): claims ids and lists them."""
+    """A pluggable set of models (the fine-tuned adapters): claims ids and lists them."""
 
     def resolve(self, model: str) -> ModelInfo | None: ...
 
