@@ -145,7 +145,7 @@ class SqliteWorker:
         try:
             return fn(conn)
         finally:
-            conn.execute("COMMIT")
+            conn.commit()  # ends the read snapshot; a no-op if an error already ended it
 
     def fetchone(self, sql: str, args: tuple[Any, ...] = ()) -> Row | None:
         row: Row | None = self.read(lambda conn: conn.execute(sql, args).fetchone())
