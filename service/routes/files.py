@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 
 from litestar import Request, Response, delete, get, post
@@ -76,7 +77,8 @@ async def create_file(request: Request[Any, Any, Any], files: FileStore) -> Resp
             )
         expires_after = _expires_after(upload.fields)
         if purpose == "fine-tune":
-            await files.run(validate_fine_tune_file, tmp)
+            # Not on the store's threads: reading a big file must not hold up its listings.
+            await asyncio.to_thread(validate_fine_tune_file, tmp)
         info = await files.run(
             lambda: files.commit(
                 tmp,
