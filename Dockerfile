@@ -14,7 +14,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY index ./index
 COPY service ./service
-COPY benchmarks ./benchmarks
+# No benchmarks/: the image runs the service only; `semsearch bench` there says how to get it.
 RUN python -m venv /opt/semsearch && /opt/semsearch/bin/pip install .
 
 FROM python:3.11-slim

@@ -15,6 +15,7 @@ Targets: cached batch of 100 < 5 ms p50; the server's own overhead < 1 ms p50.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import socket
@@ -28,13 +29,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from service.embeddings.local import LocalModel
+from service.testing import FaultUpstream, ServerProcess, clean_env
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from support.fault_upstream import FaultUpstream  # noqa: E402
-from support.server import ServerProcess, clean_env  # noqa: E402
-
-from service.embeddings.local import LocalModel  # noqa: E402
 
 SEED = 20240611
 LOCAL = "wordllama-l2-supercat"
@@ -87,10 +85,10 @@ def http_latency(url: str, rng: np.random.Generator, rounds: int) -> dict[str, d
             cached = texts(size, rng, "cached ")
             post(UPSTREAM_MODEL, cached)  # fill the cache
             for fmt in ("base64", "float"):
-                samples = timed(lambda c=cached, f=fmt: post(UPSTREAM_MODEL, c, f), rounds)
+                samples = timed(functools.partial(post, UPSTREAM_MODEL, cached, fmt), rounds)
                 out[f"cached_{size}_{fmt}"] = percentiles(samples)
             misses = iter([texts(size, rng, f"miss{i} ") for i in range(rounds // 5 + 1)])
-            samples = timed(lambda m=misses: post(UPSTREAM_MODEL, next(m)), rounds // 5)
+            samples = timed(lambda: post(UPSTREAM_MODEL, next(misses)), rounds // 5)  # noqa: B023 - timed() runs it now
             out[f"miss_{size}_upstream_50ms"] = percentiles(samples)
         one = texts(1, rng, "local ")
         model = LocalModel.load()
@@ -118,7 +116,7 @@ def make_app():  # granian's --factory target
     return create_app(Settings.load({}, os.environ))
 
 
-def start(server: str, data: Path, env: dict[str, str]) -> tuple[str, Callable[[], None]]:
+def start(server: str, data: Path, env: dict[str, str]) -> tuple[str, Callable[[], object]]:
     if server == "uvicorn":
         proc = ServerProcess(data, env=env).start()
         return proc.url, proc.stop
@@ -127,7 +125,7 @@ def start(server: str, data: Path, env: dict[str, str]) -> tuple[str, Callable[[
     command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     command += ["--log-level", "warning", "bench_embeddings:make_app"]
     env = {**env, "SEMSEARCH_DATA_DIR": str(data), "PYTHONPATH": f"{ROOT}:{ROOT / 'benchmarks'}"}
-    proc = subprocess.Popen(command, env=env, cwd=ROOT)
+    child = subprocess.Popen(command, env=env, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -137,8 +135,8 @@ def start(server: str, data: Path, env: dict[str, str]) -> tuple[str, Callable[[
             time.sleep(0.05)
 
     def stop() -> None:
-        proc.terminate()
-        proc.wait(15)
+        child.terminate()
+        child.wait(15)
 
     return url, stop
 
@@ -150,22 +148,24 @@ def main() -> int:
     parser.add_argument("--asgi-server", choices=("uvicorn", "granian"), default="uvicorn")
     args = parser.parse_args()
     rng = np.random.default_rng(SEED)
+    throughput = local_throughput(rng)
     report: dict[str, object] = {"seed": SEED, "asgi_server": args.asgi_server}
-    report["local_texts_per_s"] = local_throughput(rng)
+    report["local_texts_per_s"] = throughput
     with tempfile.TemporaryDirectory() as tmp, FaultUpstream(latency=0.05) as upstream:
         env = clean_env({"SEMSEARCH_UPSTREAM_URL": upstream.v1, "SEMSEARCH_LOG_LEVEL": "warning"})
         url, stop = start(args.asgi_server, Path(tmp) / "data", env)
         try:
-            report["http_latency"] = http_latency(url, rng, args.rounds)
+            latency = http_latency(url, rng, args.rounds)
+            report["http_latency"] = latency
         finally:
             stop()
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print(f"seed {SEED}, ASGI server {args.asgi_server}")
-        for size, rate in report["local_texts_per_s"].items():  # type: ignore[union-attr]
+        for size, rate in throughput.items():
             print(f"local batch {size:>5}: {rate:>10,.0f} texts/s")
-        for name, figures in report["http_latency"].items():  # type: ignore[union-attr]
+        for name, figures in latency.items():
             shown = "  ".join(f"{k} {v:7.3f}" for k, v in figures.items())
             print(f"{name:<28} {shown}")
     return 0

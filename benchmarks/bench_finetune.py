@@ -25,19 +25,17 @@ import argparse
 import csv
 import gzip
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from openai import OpenAI
+
+from service.testing import ServerProcess, clean_env
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from openai import OpenAI  # noqa: E402
-from support.server import ServerProcess, clean_env  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 BASE = "wordllama-l2-supercat"

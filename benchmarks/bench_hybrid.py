@@ -33,7 +33,7 @@ from benchmarks.harness.client import SearchClient, ingest_documents
 from benchmarks.harness.datasets import load_beir
 from benchmarks.harness.metrics import evaluate
 from benchmarks.harness.server import service
-from index import Store
+from index import Collection, Store
 from index.fusion import DEFAULT_ALPHA as ALPHA
 from index.fusion import RRF_K, fuse, minmax
 from index.hybrid import Candidates
@@ -179,7 +179,7 @@ def latency(n: int, n_queries: int) -> dict:
     return result
 
 
-def _fts5_fallback(col, queries: list[str]) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def _fts5_fallback(col: Collection, queries: list[str]) -> dict[str, float]:
     """Lexical top 10 through FTS5's bm25(), as before the accelerator is ready."""
     col._text._ready.clear()
     try:

@@ -30,7 +30,9 @@ SCRATCH = HERE / ".runs"
 WORDNET = HERE.parent.parent / "shared" / "datasets" / "wordnet_glosses" / "corpus.jsonl.gz"
 
 
-def wordnet_vectors(n_docs: int, n_queries: int) -> tuple[np.ndarray, np.ndarray]:
+def wordnet_vectors(
+    n_docs: int, n_queries: int, corpus: Path = WORDNET
+) -> tuple[np.ndarray, np.ndarray]:
     """Embed WordNet glosses with the local model (cached in benchmarks/.runs, not in git)."""
     cache = SCRATCH / "wordnet-wordllama-256.npy"
     if cache.exists():
@@ -38,7 +40,7 @@ def wordnet_vectors(n_docs: int, n_queries: int) -> tuple[np.ndarray, np.ndarray
     else:
         from service.embeddings.local import LocalModel
 
-        with gzip.open(WORDNET, "rt") as f:
+        with gzip.open(corpus, "rt") as f:
             rows = [json.loads(line) for line in f]
         texts = [f"{r['title']} {r['text']}".strip() for r in rows]
         model = LocalModel.load()
@@ -86,7 +88,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-def timed(fn, queries: np.ndarray) -> tuple[list[float], list]:  # noqa: ANN001
+def timed(fn, queries: np.ndarray) -> tuple[list[float], list]:
     latencies, results = [], []
     for q in queries:
         started = time.perf_counter()
@@ -108,10 +110,11 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=256, help="only for --source random")
     parser.add_argument("--source", choices=["wordnet", "random"], default="wordnet")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--wordnet", type=Path, default=WORDNET, help="corpus.jsonl.gz to use")
     args = parser.parse_args()
 
     if args.source == "wordnet":
-        docs, queries = wordnet_vectors(args.n, args.queries)
+        docs, queries = wordnet_vectors(args.n, args.queries, args.wordnet)
     else:
         docs, queries = random_vectors(args.n, args.queries, args.dim)
     n, dim = docs.shape

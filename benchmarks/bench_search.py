@@ -93,7 +93,7 @@ def minimal_client(url: str, queries: list[str]) -> dict[str, float]:
     close to what the server itself takes.
     """
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port)
     headers = {"Content-Type": "application/json"}
     latencies = []
     for text in queries * 2:

@@ -14,10 +14,14 @@ from .errors import (
     StoreClosedError,
     StoreLockedError,
 )
+from .fusion import DEFAULT_ALPHA
 from .schemas import CollectionInfo, Hit, HnswParams, Metadata, Page, Record
 from .store import Store
+from .validation import MAX_ID_LENGTH, check_ids, check_metadata, check_vectors
 
 __all__ = [
+    "DEFAULT_ALPHA",
+    "MAX_ID_LENGTH",
     "Collection",
     "CollectionExistsError",
     "CollectionInfo",
@@ -33,4 +37,7 @@ __all__ = [
     "Store",
     "StoreClosedError",
     "StoreLockedError",
+    "check_ids",
+    "check_metadata",
+    "check_vectors",
 ]

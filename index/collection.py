@@ -90,7 +90,8 @@ class Collection(HybridSearch):
                 )
             graph, base = Graph.empty(info.dim, info.metric, info.hnsw, self._docs.count()), -1
         else:
-            base = snapshot.meta.seq  # type: ignore[union-attr]
+            assert snapshot is not None  # the graph was loaded from it
+            base = snapshot.meta.seq
         replayed = self._replay(graph, base)
         graph.applied_max_label = max(graph.applied_max_label, next_label - 1)
         log.info(
@@ -184,10 +185,11 @@ class Collection(HybridSearch):
             with self._graph_lock.writing():
                 self._graph.delete(removed)
             for start in range(0, len(labels), _APPLY_SLICE):
+                assert vectors is not None  # labels come with their vectors
                 with self._graph_lock.writing():
                     self._graph.add(
                         labels[start : start + _APPLY_SLICE],
-                        vectors[start : start + _APPLY_SLICE],  # type: ignore[index]
+                        vectors[start : start + _APPLY_SLICE],
                     )
         except Exception:
             log.exception(

@@ -209,7 +209,7 @@ class Documents:
             return 0
         with self._transaction() as conn:
             (seq,) = conn.execute("SELECT seq + 1 FROM state").fetchone()
-            existing = []
+            existing: list[int] = []
             for chunk in _chunks(labels.tolist()):
                 rows = conn.execute(
                     f"SELECT label FROM documents WHERE label IN ({_marks(len(chunk))})", chunk
@@ -278,11 +278,12 @@ class Documents:
     def state(self) -> tuple[int, int]:
         """``(seq, next_label)``: the last committed batch and the next label to allocate."""
         with self._reader() as conn:
-            return conn.execute("SELECT seq, next_label FROM state").fetchone()
+            seq, next_label = conn.execute("SELECT seq, next_label FROM state").fetchone()
+            return int(seq), int(next_label)
 
     def count(self) -> int:
         with self._reader() as conn:
-            return conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+            return int(conn.execute("SELECT count(*) FROM documents").fetchone()[0])
 
     def labels_for_ids(self, ids: list[str]) -> np.ndarray:
         with self._reader() as conn:

@@ -173,7 +173,7 @@ def _predicate(where: Mapping[str, Any]) -> Predicate:
             parts.append(_all([_predicate(clause) for clause in value]))
         elif key == "$or":
             children = [_predicate(clause) for clause in value]
-            parts.append(lambda meta, cs=children: any(c(meta) for c in cs))
+            parts.append(_any(children))
         elif not isinstance(value, Mapping):
             parts.append(_contains(key, [encode_value(value)]))
         else:
@@ -183,6 +183,10 @@ def _predicate(where: Mapping[str, Any]) -> Predicate:
 
 def _all(parts: list[Predicate]) -> Predicate:
     return parts[0] if len(parts) == 1 else lambda meta: all(p(meta) for p in parts)
+
+
+def _any(parts: list[Predicate]) -> Predicate:
+    return lambda meta: any(p(meta) for p in parts)
 
 
 def _field_predicate(key: str, op: str, operand: Any) -> Predicate:

@@ -38,7 +38,8 @@ def zscore(scores: np.ndarray) -> np.ndarray:
     std = float(scores.std())
     if not std > 0.0:
         return np.zeros(len(scores), np.float64)
-    return (scores - scores.mean()) / std
+    standardised: np.ndarray = (scores - scores.mean()) / std
+    return standardised
 
 
 def minmax(scores: np.ndarray) -> np.ndarray:

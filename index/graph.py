@@ -67,11 +67,11 @@ class Graph:
 
     @property
     def live(self) -> int:
-        return self._index.get_current_count() - self.deleted
+        return int(self._index.get_current_count()) - self.deleted
 
     @property
     def dim(self) -> int:
-        return self._index.dim
+        return int(self._index.dim)
 
     # -- mutations: hold lock.writing() -------------------------------------------------------
 
@@ -119,7 +119,8 @@ class Graph:
         deletions, or with a selective ``allowed``); the caller then searches exactly.
         """
         filter_fn = None if allowed is None else allowed.__contains__
-        return self._index.knn_query(queries, k=k, num_threads=1, filter=filter_fn)
+        labels, distances = self._index.knn_query(queries, k=k, num_threads=1, filter=filter_fn)
+        return labels, distances
 
     def set_ef(self, ef: int) -> None:
         self._index.set_ef(ef)
@@ -147,20 +148,23 @@ def distances(metric: Metric, queries: np.ndarray, vectors: np.ndarray) -> np.nd
 
 def _distances(metric: Metric, queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     if metric == "l2":
-        return (
+        squared: np.ndarray = (
             (queries**2).sum(axis=1)[:, None]
             - 2.0 * queries @ vectors.T
             + (vectors**2).sum(axis=1)[None, :]
         ).clip(min=0.0)
+        return squared
     if metric == "cosine":
         queries = _normalised(queries)
         vectors = _normalised(vectors)
-    return 1.0 - queries @ vectors.T
+    dissimilarity: np.ndarray = 1.0 - queries @ vectors.T
+    return dissimilarity
 
 
 def _normalised(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.where(norms == 0, 1.0, norms)
+    unit: np.ndarray = vectors / np.where(norms == 0, 1.0, norms)
+    return unit
 
 
 def score_function(metric: Metric) -> Callable[[float], float]:

@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -83,7 +84,9 @@ class SnapshotDir:
             return None
         return Snapshot(graph_path, meta)
 
-    def write(self, seq: int, max_label: int, deleted: int, save_graph) -> None:  # noqa: ANN001
+    def write(
+        self, seq: int, max_label: int, deleted: int, save_graph: Callable[[str], None]
+    ) -> None:
         """Write a snapshot via ``save_graph(path)``, make it durable, then drop older ones."""
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".tmp-{seq:020d}"

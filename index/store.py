@@ -65,7 +65,7 @@ class Store:
         self._sweep_leftovers()
 
     def _acquire_lock(self) -> Any:
-        lock_file = open(self.path / "LOCK", "a+")  # noqa: SIM115 - held for the Store's lifetime
+        lock_file = open(self.path / "LOCK", "a+")  # held for the Store's lifetime
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -98,12 +98,12 @@ class TextSearch:
                 return np.fromiter((lookup.get(x, 0.0) for x in wanted.tolist()), np.float64)
 
             return Scored(labels, scores, fts_score_of)
-        scores = self._index.scores(terms)
+        all_scores = self._index.scores(terms)
         if where is None:
-            labels, values = scores.top(n)
+            labels, values = all_scores.top(n)
         else:
-            labels, values = self._filtered(scores, n, where)
-        return Scored(labels, values, scores.of)
+            labels, values = self._filtered(all_scores, n, where)
+        return Scored(labels, values, all_scores.of)
 
     def _filtered(
         self, scores: Scores, n: int, where: dict[str, Any]

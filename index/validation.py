@@ -30,12 +30,14 @@ def check_collection_name(name: object) -> str:
     return name
 
 
-def check_ids(ids: Sequence[str], param: str = "ids") -> list[str]:
+def check_ids(ids: Sequence[str], param: str = "ids", item: str = "{param}[{i}]") -> list[str]:
+    """Strings of 1 to ``MAX_ID_LENGTH`` characters, no repeats; an error names the first bad
+    one as ``item`` says (``"documents[{i}].id"`` when the ids sit inside other objects)."""
     if isinstance(ids, str) or not isinstance(ids, Sequence):
         raise InvalidArgumentError(f"{param} must be a list of strings", param=param)
     seen: set[str] = set()
     for i, id_ in enumerate(ids):
-        where = f"{param}[{i}]"
+        where = item.format(param=param, i=i)
         if not isinstance(id_, str):
             raise InvalidArgumentError(
                 f"{where} must be a string, got {type(id_).__name__}", param=where
@@ -68,7 +70,7 @@ def check_vectors(
         )
     if array.shape[1] != dim:
         raise InvalidArgumentError(
-            f"{param} have dimension {array.shape[1]}, the collection expects {dim}", param=param
+            f"{param}: dimension {array.shape[1]}, the collection expects {dim}", param=param
         )
     if n is not None and array.shape[0] != n:
         raise InvalidArgumentError(f"{param} has {array.shape[0]} rows for {n} ids", param=param)

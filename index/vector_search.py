@@ -79,8 +79,8 @@ class VectorSearch(CollectionState):
         # hnswlib's ef is one setting per index: a query with its own ef runs alone.
         lock = self._graph_lock.writing() if custom_ef else self._graph_lock.reading()
         with lock:
-            if custom_ef:
-                self._graph.set_ef(ef)  # type: ignore[arg-type]
+            if custom_ef and ef is not None:
+                self._graph.set_ef(ef)
             try:
                 yield
             finally:

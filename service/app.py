@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import cast
 
 import httpx
 from litestar import Litestar
@@ -39,23 +40,23 @@ __version__ = "0.1.0"
 
 
 def _embeddings(state: State) -> EmbeddingService:
-    return state.embeddings
+    return cast(EmbeddingService, state.embeddings)
 
 
 def _metrics(state: State) -> Metrics:
-    return state.metrics
+    return cast(Metrics, state.metrics)
 
 
 def _collections(state: State) -> CollectionService:
-    return state.collections
+    return cast(CollectionService, state.collections)
 
 
 def _files(state: State) -> FileStore:
-    return state.files
+    return cast(FileStore, state.files)
 
 
 def _fine_tuning(state: State) -> FineTuningService:
-    return state.fine_tuning
+    return cast(FineTuningService, state.fine_tuning)
 
 
 def create_app(settings: Settings) -> Litestar:

@@ -1,22 +1,52 @@
 """A small synchronous client of a semsearch server, for the CLI commands.
 
+Usage (in a command)::
+
+    add_connection_options(parser)          # --url, --api-key
+    with connect(args) as client:           # flags, then SEMSEARCH_URL / SEMSEARCH_API_KEY
+        client.request("GET", "/collections")
+
 Transient failures (connection errors, timeouts, 429, 5xx) are retried with exponential
 backoff, honouring ``Retry-After``; any other error is raised as :class:`ClientError` carrying
-the server's error envelope.
+the server's error envelope. Where the server is comes from ``ClientSettings``, read through
+the same table machinery as the server's own settings (``service/settings.py``).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 import httpx
 import msgspec
+from msgspec import Meta
+
+from service.settings import load_settings, settings_table
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 _RETRYABLE = {429, 500, 502, 503, 504}
+
+
+class ClientSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Which server the CLI's commands talk to, and with which key."""
+
+    url: Annotated[str, Meta(description="server base URL")] = DEFAULT_URL
+    api_key: Annotated[
+        str | None, Meta(description="bearer key for a protected server", extra={"secret": True})
+    ] = None
+
+    @classmethod
+    def load(
+        cls, flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> ClientSettings:
+        return load_settings(cls, CLIENT_SETTINGS, flags, environ)
+
+
+CLIENT_SETTINGS = settings_table(ClientSettings)
 
 
 class ClientError(Exception):
@@ -27,18 +57,23 @@ class ClientError(Exception):
         self.param = param
 
 
-def add_connection_options(parser: Any) -> None:
+def add_connection_options(parser: argparse.ArgumentParser) -> None:
     """``--url`` and ``--api-key``, defaulting to ``SEMSEARCH_URL`` / ``SEMSEARCH_API_KEY``."""
-    parser.add_argument(
-        "--url",
-        default=os.environ.get("SEMSEARCH_URL", DEFAULT_URL),
-        help=f"server base URL [env SEMSEARCH_URL; default {DEFAULT_URL}]",
-    )
-    parser.add_argument(
-        "--api-key",
-        default=os.environ.get("SEMSEARCH_API_KEY"),
-        help="bearer key for a protected server [env SEMSEARCH_API_KEY]",
-    )
+    for setting in CLIENT_SETTINGS:
+        default = "" if setting.default is None else f"; default {setting.default}"
+        parser.add_argument(
+            f"--{setting.flag}",
+            dest=setting.name,
+            default=None,
+            help=f"{setting.help} [env {setting.env}{default}]",
+        )
+
+
+def connect(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> Client:
+    """A client for the server the command's flags, or else the environment, name."""
+    flags = {setting.name: getattr(args, setting.name, None) for setting in CLIENT_SETTINGS}
+    settings = ClientSettings.load(flags, environ)
+    return Client(settings.url, settings.api_key)
 
 
 class Client:

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import msgspec
 
-from index.errors import (
+from index import (
     CollectionExistsError,
     CollectionNotFoundError,
     IndexStoreError,
@@ -33,10 +33,11 @@ class ErrorBody(msgspec.Struct, kw_only=True):
 
 
 class ServiceError(Exception):
-    """Base class: ``status`` and ``type`` are class attributes, like Datasette's ``Base400``."""
+    """Base class: ``status`` and ``type`` are class attributes, like Datasette's ``Base400``
+    (an instance may override them: an upstream's own status passed through)."""
 
-    status: ClassVar[int] = 500
-    type: ClassVar[str] = "server_error"
+    status: int = 500
+    type: str = "server_error"
     default_code: ClassVar[str | None] = None
 
     def __init__(
@@ -133,8 +134,8 @@ class UpstreamStatusError(ServiceError):
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message, param=param, code=code, headers=headers)
-        self.status = status  # type: ignore[misc]  # per-instance status, passed through
-        self.type = type  # type: ignore[misc]
+        self.status = status
+        self.type = type
 
 
 _INDEX_ERRORS: tuple[tuple[type[IndexStoreError], type[ServiceError]], ...] = (

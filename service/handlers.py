@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from index.errors import IndexStoreError
+from index import IndexStoreError
 from service.errors import (
     ErrorBody,
     ErrorDetail,
@@ -32,7 +33,7 @@ _AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _FIELD = re.compile(r"(unknown|missing required) field `(?P<field>[^`]+)`")
 
 
-def to_service_error(request: Request, exc: Exception) -> ServiceError:
+def to_service_error(request: Request[Any, Any, Any], exc: Exception) -> ServiceError:
     if isinstance(exc, ServiceError):
         return exc
     if isinstance(exc, IndexStoreError):
@@ -47,9 +48,9 @@ def to_service_error(request: Request, exc: Exception) -> ServiceError:
                 f"We could not parse the JSON body of your request. ({exc.detail})"
             )
         error = ServiceError(exc.detail, code=_STATUS_CODES.get(exc.status_code))
-        error.status = exc.status_code  # type: ignore[misc]
+        error.status = exc.status_code
         if exc.status_code < 500:
-            error.type = _STATUS_TYPES.get(exc.status_code, "invalid_request_error")  # type: ignore[misc]
+            error.type = _STATUS_TYPES.get(exc.status_code, "invalid_request_error")
         error.headers = dict(exc.headers or {})
         return error
     logger.exception("unhandled error", exc_info=exc)
@@ -76,7 +77,7 @@ def _validation_error(exc: ValidationException) -> InvalidRequestError:
     return InvalidRequestError(f"Invalid request: {message}", param=param)
 
 
-def handle_exception(request: Request, exc: Exception) -> Response[ErrorBody]:
+def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     error = to_service_error(request, exc)
     body = ErrorBody(
         error=ErrorDetail(

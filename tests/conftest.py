@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.fault_upstream import FaultUpstream
-from tests.support.server import ServerProcess, clean_env
+from service.testing import FaultUpstream, ServerProcess, clean_env
 
 # The pytest process itself must not read the developer's configuration either.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -17,9 +16,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ServerFactory = Callable[..., ServerProcess]
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Strip ``SEMSEARCH_*``/``OPENAI_*`` from this process; return the env for subprocesses."""
+    """Strip ``SEMSEARCH_*``/``OPENAI_*`` from this process for every test, so a developer's
+    own configuration never leaks in; returns the environment for subprocesses."""
     for key in list(os.environ):
         if key.startswith(("SEMSEARCH_", "OPENAI_")):
             monkeypatch.delenv(key)

@@ -18,7 +18,7 @@ import hnswlib
 import numpy as np
 
 from benchmarks.harness.schemas import AnnPoint
-from service.progress import Progress
+from service.commands.progress import Progress
 
 K = 10
 UPSERT_BATCH = 10_000

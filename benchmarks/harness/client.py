@@ -24,7 +24,7 @@ import msgspec
 import numpy as np
 
 from benchmarks.harness.schemas import IngestFigures
-from service.progress import Progress
+from service.commands.progress import Progress
 
 EMBED_BATCH = 2048  # /v1/embeddings accepts at most 2048 inputs per request
 INGEST_BATCH = 256  # documents per upsert request, as `semsearch ingest` sends them

@@ -1,7 +1,7 @@
 """What ``semsearch bench quality|ann|load`` run: server, measurement, table, JSON, plots.
 
-``service/commands/bench.py`` parses the arguments and imports this module only when a bench
-subcommand actually runs, so ``semsearch serve`` never loads numpy-heavy harness code or
+``benchmarks/harness/cli.py`` parses the arguments and imports this module only when a bench
+subcommand actually runs, so building the CLI's parser never loads numpy-heavy harness code or
 matplotlib.
 """
 
@@ -23,7 +23,9 @@ from benchmarks.harness import ann, cache, load, quality, report
 from benchmarks.harness.client import ApiError, SearchClient, ingest_documents
 from benchmarks.harness.datasets import DatasetError, load_beir
 from benchmarks.harness.schemas import AnnRun, LoadRun, QualityRow, QualityRun
-from benchmarks.harness.server import ServerError, service
+from benchmarks.harness.server import service
+from service.client import ClientSettings
+from service.testing import ServerError
 
 QUIET_SERVER = {"SEMSEARCH_LOG_LEVEL": "warning"}
 
@@ -50,7 +52,8 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _api_key(args: argparse.Namespace) -> str | None:
-    return args.api_key or os.environ.get("SEMSEARCH_API_KEY") or None
+    """``--api-key``, else ``SEMSEARCH_API_KEY``: the CLI client's setting."""
+    return ClientSettings.load({"api_key": args.api_key}, os.environ).api_key
 
 
 def _finish(run: Any, args: argparse.Namespace, stem: str, table: str) -> Path:

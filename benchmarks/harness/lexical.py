@@ -41,10 +41,10 @@ class BM25:
         for i, text in enumerate(texts):
             counts = Counter(tokenize(text))
             lengths[i] = sum(counts.values())
-            for term, tf in counts.items():
+            for term, count in counts.items():
                 docs, tfs = postings.setdefault(term, ([], []))
                 docs.append(i)
-                tfs.append(tf)
+                tfs.append(count)
         n = len(texts)
         avgdl = float(lengths.mean()) if n else 0.0
         norm = k1 * (1 - b + b * lengths / avgdl) if avgdl else np.full(n, k1)

@@ -22,7 +22,7 @@ import numpy as np
 
 from benchmarks.harness.client import auth_headers, query_body
 from benchmarks.harness.schemas import LoadLevel
-from service.progress import Progress
+from service.commands.progress import Progress
 
 _encoder = msgspec.json.Encoder()
 QUANTILES = np.linspace(0, 100, 1001)  # what the record keeps of the latency distribution

@@ -23,7 +23,7 @@ from benchmarks.harness.datasets import Dataset
 from benchmarks.harness.lexical import BM25
 from benchmarks.harness.metrics import evaluate
 from benchmarks.harness.schemas import IngestFigures, QualityRow
-from service.progress import Progress
+from service.commands.progress import Progress
 
 DEPTH = 100  # ranking depth: recall@100 needs the top 100
 QUERY_BATCH = 256
@@ -103,7 +103,7 @@ def evaluate_variant(
     data: Dataset,
     variant: Variant,
     index: int,
-    modes: Sequence[str] | None = None,
+    modes: Sequence[str | None] | None = None,
     keep: bool = False,
 ) -> tuple[list[QualityRow], IngestFigures]:
     """Rows for one model/dimensions: one per mode through the service, then exact.

@@ -1,7 +1,9 @@
 """Wire types of the search API (``/collections``), decoded and encoded by msgspec.
 
 Requests forbid unknown fields, so a typo (``"metdata"``) is a 400 rather than silently
-ignored. Optional response fields are ``UNSET`` and left out of the JSON when not asked for.
+ignored, and carry their own rules: bounds as ``Meta``, rules across fields in
+``__post_init__``; msgspec reports either as a validation error naming the field (``param``).
+Optional response fields are ``UNSET`` and left out of the JSON when not asked for.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from index import HnswParams
+from index import MAX_ID_LENGTH, HnswParams
 from service.embeddings.schemas import Usage
 
 Metric = Literal["cosine", "ip", "l2"]
@@ -19,6 +21,13 @@ Include = Literal["text", "metadata", "vector", "scores"]
 Mode = Literal["vector", "lexical", "hybrid"]
 NAME_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
 MAX_K = 1000
+MAX_QUERIES = 2048
+
+
+def invalid(message: str, param: str) -> ValueError:
+    """An error for ``__post_init__`` that names its field the way msgspec's own errors do
+    (`` - at `$.field` ``), so the error handler reports it as the error's ``param``."""
+    return ValueError(f"{message} - at `$.{param}`")
 
 
 class Request(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -61,14 +70,14 @@ class DocumentIn(Request):
     """A document to upsert: ``text`` (embedded by the collection's model), or a ``vector``
     (with an optional ``text`` stored as is). Without ``id`` a random one is assigned."""
 
-    id: str | None = None
+    id: Annotated[str, Meta(min_length=1, max_length=MAX_ID_LENGTH)] | None = None
     text: str | None = None
     vector: list[float] | None = None
     metadata: dict[str, Any] | None = None
 
 
 class UpsertDocuments(Request):
-    documents: list[DocumentIn]
+    documents: Annotated[list[DocumentIn], Meta(min_length=1)]
 
 
 class Upserted(msgspec.Struct, kw_only=True):
@@ -111,7 +120,7 @@ class Query(Request):
 
     query: str | None = None
     vector: list[float] | None = None
-    queries: list[str] | None = None
+    queries: Annotated[list[str], Meta(min_length=1, max_length=MAX_QUERIES)] | None = None
     k: Annotated[int, Meta(ge=1, le=MAX_K)] = 10
     where: dict[str, Any] | None = None
     include: list[Include] = msgspec.field(default_factory=lambda: ["text", "metadata"])
@@ -119,6 +128,28 @@ class Query(Request):
     min_score: float | None = None
     mode: Mode | None = None
     alpha: Annotated[float, Meta(ge=0.0, le=1.0)] | None = None
+
+    def __post_init__(self) -> None:
+        given = [f for f in ("query", "vector", "queries") if getattr(self, f) is not None]
+        if len(given) != 1:
+            param = given[1] if given else "query"
+            raise invalid("give exactly one of query, vector or queries", param)
+        if self.query is not None and not self.query.strip():
+            raise invalid("query must not be empty", "query")
+        for i, text in enumerate(self.queries or ()):
+            if not text.strip():
+                raise invalid(f"queries[{i}] must not be empty", f"queries[{i}]")
+        if self.vector is not None and self.mode not in (None, "vector"):
+            raise invalid(
+                f"mode {self.mode!r} needs query text (query or queries), not a vector", "mode"
+            )
+
+    @property
+    def texts(self) -> list[str]:
+        """The query texts: ``[query]``, ``queries``, or none for a ``vector`` query."""
+        if self.query is not None:
+            return [self.query]
+        return self.queries or []
 
 
 class HitScores(msgspec.Struct, kw_only=True):
@@ -132,8 +163,8 @@ class HitScores(msgspec.Struct, kw_only=True):
 class QueryHit(msgspec.Struct, kw_only=True):
     id: str
     score: float
-    text: str | None | UnsetType = UNSET
-    metadata: dict[str, Any] | None | UnsetType = UNSET
+    text: str | UnsetType | None = UNSET
+    metadata: dict[str, Any] | UnsetType | None = UNSET
     vector: list[float] | UnsetType = UNSET
     scores: HitScores | UnsetType = UNSET
 

@@ -12,7 +12,6 @@ document vectors) and queries with the model itself.
 from __future__ import annotations
 
 import asyncio
-import math
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,10 +21,9 @@ import msgspec
 import numpy as np
 
 import index
-from index.fusion import DEFAULT_ALPHA
-from index.validation import MAX_ID_LENGTH, check_metadata
 from service.collections import schemas
-from service.embeddings import EmbeddingService, ModelInfo
+from service.embeddings import EmbeddingService, EmbedResult, ModelInfo
+from service.embeddings.schemas import Usage
 from service.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError, UpstreamError
 from service.settings import Settings
 
@@ -99,7 +97,7 @@ class CollectionService:
         )
         return await self._describe(col)
 
-    async def list(self) -> schemas.CollectionList:
+    async def list_collections(self) -> schemas.CollectionList:
         infos = await self._run(self.store.list_collections)
         return schemas.CollectionList(
             data=[await self._describe(await self._collection(i.name)) for i in infos]
@@ -143,11 +141,11 @@ class CollectionService:
                 f"{len(documents)} documents in one request; the limit is {limit}",
                 param="documents",
             )
-        if not documents:
-            raise InvalidRequestError("documents must not be empty", param="documents")
         col = await self._collection(name)
-        ids = _check_ids(documents)
-        to_embed = [i for i, doc in enumerate(documents) if doc.vector is None]
+        ids = [doc.id if doc.id is not None else uuid.uuid4().hex for doc in documents]
+        index.check_ids(ids, item="documents[{i}].id")
+        to_embed: list[int] = []
+        texts: list[str] = []
         vectors = np.empty((len(documents), col.dim), dtype=np.float32)
         for i, doc in enumerate(documents):
             where = f"documents[{i}]"
@@ -157,13 +155,14 @@ class CollectionService:
                         f"{where}.text must be a non-empty string (or give a vector)",
                         param=f"{where}.text",
                     )
+                to_embed.append(i)
+                texts.append(doc.text)
             else:
-                vectors[i] = _check_vector(doc.vector, col.dim, f"{where}.vector")
-            check_metadata(doc.metadata, f"{where}.metadata")
+                vectors[i] = index.check_vectors([doc.vector], col.dim, 1, f"{where}.vector")[0]
+            index.check_metadata(doc.metadata, f"{where}.metadata")
         prompt_tokens = 0
         if to_embed:
-            texts = [documents[i].text for i in to_embed]
-            result = await self._embed(col, texts, for_documents=True, param="documents")  # type: ignore[arg-type]
+            result = await self._embed(col, texts, for_documents=True, param="documents")
             vectors[to_embed] = result.vectors
             prompt_tokens = result.prompt_tokens
         await self._run(
@@ -173,7 +172,7 @@ class CollectionService:
             [doc.text for doc in documents],
             [doc.metadata for doc in documents],
         )
-        usage = schemas.Usage(prompt_tokens=prompt_tokens, total_tokens=prompt_tokens)
+        usage = Usage(prompt_tokens=prompt_tokens, total_tokens=prompt_tokens)
         return schemas.Upserted(ids=ids, upserted=len(ids), usage=usage)
 
     async def get_document(self, name: str, id_: str, with_vector: bool) -> schemas.Document:
@@ -211,45 +210,44 @@ class CollectionService:
     async def query(
         self, name: str, request: schemas.Query
     ) -> schemas.QueryResult | schemas.BatchQueryResult:
-        given = [f for f in ("query", "vector", "queries") if getattr(request, f) is not None]
-        if len(given) != 1:
-            raise InvalidRequestError(
-                "give exactly one of query, vector or queries", param=given[1] if given else "query"
-            )
+        """Search by ``request`` (its own rules already held: ``schemas.Query``) in four steps:
+        choose the mode, get query vectors, search, shape the answer."""
         mode = _mode(request)
         col = await self._collection(name)
-        model_id = col.info.metadata["model"]
-        prompt_tokens = 0
-        texts: list[str] = []
-        vectors = None
+        vectors, prompt_tokens = await self._query_vectors(col, request, mode)
+        results = await self._search(col, request, mode, vectors)
+        hits = await self._hits(col, results, request, mode)
+        return _answer(request, hits, col.info.metadata["model"], mode, prompt_tokens)
+
+    async def _query_vectors(
+        self, col: index.Collection, request: schemas.Query, mode: schemas.Mode
+    ) -> tuple[np.ndarray | None, int]:
+        """The query vectors and the tokens embedding them cost: the given ``vector``, the
+        texts embedded by the collection's query model, or none for a lexical search."""
         if request.vector is not None:
-            vectors = _check_vector(request.vector, col.dim, "vector")[None]
-        else:
-            texts = [request.query] if request.query is not None else request.queries  # type: ignore[assignment]
-            if not texts or len(texts) > 2048:
-                raise InvalidRequestError("queries must hold 1 to 2048 texts", param="queries")
-            for i, text in enumerate(texts):
-                if not text.strip():
-                    param = "query" if request.query is not None else f"queries[{i}]"
-                    raise InvalidRequestError(f"{param} must not be empty", param=param)
-            if mode != "lexical":  # the vector side embeds with the collection's query model
-                result = await self._embed(col, texts, for_documents=False, param=given[0])
-                vectors, prompt_tokens = result.vectors, result.prompt_tokens
+            return index.check_vectors([request.vector], col.dim, 1, "vector"), 0
+        if mode == "lexical":
+            return None, 0
+        param = "query" if request.query is not None else "queries"
+        result = await self._embed(col, request.texts, for_documents=False, param=param)
+        return result.vectors, result.prompt_tokens
+
+    async def _search(
+        self,
+        col: index.Collection,
+        request: schemas.Query,
+        mode: schemas.Mode,
+        vectors: np.ndarray | None,
+    ) -> list[list[index.Hit]]:
         k, where = request.k, request.where
         if mode == "vector":
-            results = await self._run(col.query, vectors, k=k, where=where, ef=request.ef)
-        elif mode == "lexical":
-            results = await self._run(col.search_text, texts, k=k, where=where)
-        else:
-            alpha = DEFAULT_ALPHA if request.alpha is None else request.alpha
-            results = await self._run(
-                col.hybrid, texts, vectors, k=k, where=where, alpha=alpha, ef=request.ef
-            )
-        hits = await self._hits(col, results, request, mode)
-        usage = schemas.Usage(prompt_tokens=prompt_tokens, total_tokens=prompt_tokens)
-        if request.queries is not None:
-            return schemas.BatchQueryResult(data=hits, model=model_id, usage=usage, mode=mode)
-        return schemas.QueryResult(data=hits[0], model=model_id, usage=usage, mode=mode)
+            return await self._run(col.query, vectors, k=k, where=where, ef=request.ef)
+        if mode == "lexical":
+            return await self._run(col.search_text, request.texts, k=k, where=where)
+        alpha = index.DEFAULT_ALPHA if request.alpha is None else request.alpha
+        return await self._run(
+            col.hybrid, request.texts, vectors, k=k, where=where, alpha=alpha, ef=request.ef
+        )
 
     async def _hits(
         self,
@@ -265,7 +263,7 @@ class CollectionService:
         if "vector" in include:
             wanted = sorted({h.id for hits in results for h in hits})
             records = await self._run(col.get, wanted)
-            vectors = {r.id: r.vector.tolist() for r in records}  # type: ignore[union-attr]
+            vectors = {r.id: r.vector.tolist() for r in records if r.vector is not None}
         unset = msgspec.UNSET
         return [
             [
@@ -284,7 +282,7 @@ class CollectionService:
 
     async def _embed(
         self, col: index.Collection, texts: list[str], *, for_documents: bool, param: str
-    ) -> Any:
+    ) -> EmbedResult:
         """Embed with the collection's model, checking lengths first and the shape after."""
         meta = col.info.metadata
         model = self._resolve(meta["model"])
@@ -319,54 +317,34 @@ class CollectionService:
 
 
 def _mode(request: schemas.Query) -> schemas.Mode:
-    """The search mode a request asks for, checked against what it gives."""
+    """The search mode a request asks for or gets by default (a ``vector`` query: vector)."""
     if request.mode is None:
         mode: schemas.Mode = "vector" if request.vector is not None else DEFAULT_MODE
     else:
         mode = request.mode
-    if mode != "vector" and request.vector is not None:
-        raise InvalidRequestError(
-            f"mode {mode!r} needs query text (query or queries), not a vector", param="mode"
-        )
     if request.alpha is not None and mode != "hybrid":
         raise InvalidRequestError("alpha applies to mode 'hybrid' only", param="alpha")
     return mode
+
+
+def _answer(
+    request: schemas.Query,
+    hits: list[list[schemas.QueryHit]],
+    model: str,
+    mode: schemas.Mode,
+    prompt_tokens: int,
+) -> schemas.QueryResult | schemas.BatchQueryResult:
+    """One ranked list for ``query``/``vector``; one per text for ``queries``."""
+    usage = Usage(prompt_tokens=prompt_tokens, total_tokens=prompt_tokens)
+    if request.queries is not None:
+        return schemas.BatchQueryResult(data=hits, model=model, usage=usage, mode=mode)
+    return schemas.QueryResult(data=hits[0], model=model, usage=usage, mode=mode)
 
 
 def _scores(hit: index.Hit, mode: schemas.Mode) -> schemas.HitScores:
     if mode == "vector":
         return schemas.HitScores(lexical=None, vector=hit.score)
     return schemas.HitScores(lexical=hit.lexical_score, vector=hit.vector_score)
-
-
-def _check_ids(documents: list[schemas.DocumentIn]) -> list[str]:
-    ids: list[str] = []
-    seen: dict[str, int] = {}
-    for i, doc in enumerate(documents):
-        id_ = doc.id if doc.id is not None else uuid.uuid4().hex
-        if not 1 <= len(id_) <= MAX_ID_LENGTH:
-            raise InvalidRequestError(
-                f"documents[{i}].id must be 1 to {MAX_ID_LENGTH} characters",
-                param=f"documents[{i}].id",
-            )
-        if id_ in seen:
-            raise InvalidRequestError(
-                f"documents[{i}].id {id_!r} repeats documents[{seen[id_]}].id",
-                param=f"documents[{i}].id",
-            )
-        seen[id_] = i
-        ids.append(id_)
-    return ids
-
-
-def _check_vector(vector: list[float], dim: int, param: str) -> np.ndarray:
-    if len(vector) != dim:
-        raise InvalidRequestError(
-            f"{param} has {len(vector)} dimensions; the collection has {dim}", param=param
-        )
-    if not all(math.isfinite(x) for x in vector):
-        raise InvalidRequestError(f"{param} contains NaN or infinity", param=param)
-    return np.asarray(vector, dtype=np.float32)
 
 
 def _parse_where(where: str | None) -> dict[str, Any] | None:
@@ -386,5 +364,7 @@ def _document(record: index.Record, with_vector: bool) -> schemas.Document:
         id=record.id,
         text=record.text,
         metadata=record.metadata,
-        vector=record.vector.tolist() if with_vector else msgspec.UNSET,  # type: ignore[union-attr]
+        vector=record.vector.tolist()
+        if with_vector and record.vector is not None
+        else msgspec.UNSET,
     )

@@ -14,12 +14,13 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from service.client import Client, ClientError, add_connection_options
-from service.progress import Progress
+from service.client import Client, ClientError, add_connection_options, connect
+from service.commands import Subparsers
+from service.commands.progress import Progress
 from service.sources import SourceError, read_documents
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "ingest",
         help="send documents from a file or directory to a collection",
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.batch <= 2048:
         print("semsearch ingest: --batch must be from 1 to 2048", file=sys.stderr)
         return 2
-    with Client(args.url, args.api_key) as client:
+    with connect(args) as client:
         try:
             if args.create:
                 _create(client, args.collection, args.model)

@@ -8,10 +8,11 @@ import shutil
 import sys
 from typing import Any
 
-from service.client import Client, ClientError, add_connection_options
+from service.client import ClientError, add_connection_options, connect
+from service.commands import Subparsers
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("query", help="search a collection", description=__doc__)
     parser.add_argument("collection", help="collection name")
     parser.add_argument("text", help="what to search for")
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         except json.JSONDecodeError as exc:
             print(f"semsearch query: --where is not valid JSON: {exc.msg}", file=sys.stderr)
             return 2
-    with Client(args.url, args.api_key) as client:
+    with connect(args) as client:
         try:
             answer = client.request("POST", f"/collections/{args.collection}/query", body)
         except ClientError as exc:

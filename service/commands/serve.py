@@ -16,11 +16,12 @@ import sys
 
 import uvicorn
 
+from service.commands import Subparsers
 from service.settings import SETTINGS, Settings, SettingsError
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    secrets = "\n".join(f"  {s.env:<28} {s.help}" for s in SETTINGS if s.secret)
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    secrets = "\n".join(f"  {s.env:<28} {s.help}" for s in SETTINGS if s.flag is None)
     parser = subparsers.add_parser(
         "serve",
         help="run the HTTP service",

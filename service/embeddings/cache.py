@@ -1,6 +1,6 @@
 """Persistent embedding cache: SQLite in the data dir, bounded in size, least-recently-used out.
 
-Usage (blocking calls: run them on one worker thread, as ``EmbeddingService`` does)::
+Usage (blocking, thread-safe; from the event loop ``await cache.run(cache.get_many, keys)``)::
 
     cache = EmbeddingCache.open(data_dir, max_bytes=512 << 20)
     found = cache.get_many([key])          # {key: (vector, tokens)}
@@ -17,14 +17,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
 from service.metrics import Metrics
+from service.sqlite_worker import SqliteWorker, remove_database
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FILENAME = "embedding-cache.sqlite3"
 SCHEMA_VERSION = 1
@@ -59,22 +62,26 @@ def make_key(model: str, dimensions: int | None, item: str | list[int]) -> bytes
     return digest.digest()
 
 
-def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
+def _chunks(items: list[T], size: int = _CHUNK) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
 class EmbeddingCache:
-    """The SQLite-backed LRU. Not thread-safe: one thread at a time (one writer)."""
+    """The SQLite-backed LRU. Every call writes (a hit refreshes its recency), so all of them
+    run on its ``SqliteWorker``'s writer thread, one after another."""
 
     def __init__(self, path: Path, max_bytes: int, metrics: Metrics | None = None) -> None:
         self.path = path
         self.max_bytes = max_bytes
         self.metrics = metrics or Metrics()
-        self._db = self._connect()
-        self.total_bytes, self._clock = self._db.execute(
-            "SELECT COALESCE(SUM(size), 0), COALESCE(MAX(last_used), 0) FROM entries"
-        ).fetchone()
+        # synchronous=NORMAL (the default): a write lost to a power cut only costs a recompute.
+        self._db = SqliteWorker(path, prepare=_prepare, name="embedding-cache")
+        try:
+            self.total_bytes, self._clock = self._db.write(_totals)
+        except BaseException:
+            self._db.close()
+            raise
 
     @classmethod
     def open(cls, data_dir: Path, max_bytes: int, metrics: Metrics | None = None) -> EmbeddingCache:
@@ -85,40 +92,29 @@ class EmbeddingCache:
             return cls(path, max_bytes, metrics)
         except sqlite3.DatabaseError as exc:
             logger.warning("embedding cache %s is unreadable (%s); starting a new one", path, exc)
-            _remove(path)
+            remove_database(path)
             return cls(path, max_bytes, metrics)
 
-    def _connect(self) -> sqlite3.Connection:
-        # check_same_thread=False: opened on the loop's thread, then used only by one worker.
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # a lost last write only costs a recompute
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
-                db.executescript("DROP TABLE IF EXISTS entries;")
-            db.executescript(_SCHEMA)
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            db.execute("SELECT COUNT(*) FROM entries").fetchone()
-        except sqlite3.DatabaseError:
-            db.close()
-            raise
-        return db
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking method on the cache's writer thread (no extra thread hop)."""
+        return await self._db.run_writer(fn, *args)
 
     def get_many(self, keys: list[bytes]) -> dict[bytes, tuple[np.ndarray, int]]:
         """Look keys up and mark the hits as just used; a read error counts as all misses."""
         try:
-            return self._get_many(keys)
+            return self._db.write(lambda conn: self._get_many(conn, keys))
         except sqlite3.DatabaseError as exc:
             self._reset(exc)
             return {}
 
-    def _get_many(self, keys: list[bytes]) -> dict[bytes, tuple[np.ndarray, int]]:
+    def _get_many(
+        self, conn: sqlite3.Connection, keys: list[bytes]
+    ) -> dict[bytes, tuple[np.ndarray, int]]:
         found: dict[bytes, tuple[np.ndarray, int]] = {}
         unique = list(dict.fromkeys(keys))
         for chunk in _chunks(unique):
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
+            rows = conn.execute(
                 f"SELECT key, vector, tokens FROM entries WHERE key IN ({marks})", chunk
             )
             for key, vector, tokens in rows:
@@ -128,7 +124,7 @@ class EmbeddingCache:
             hits = list(found)
             for chunk in _chunks(hits):
                 marks = ",".join("?" * len(chunk))
-                self._db.execute(
+                conn.execute(
                     f"UPDATE entries SET last_used = ? WHERE key IN ({marks})",
                     [self._clock, *chunk],
                 )
@@ -139,11 +135,14 @@ class EmbeddingCache:
         if self.max_bytes <= 0:
             return
         try:
-            self._put_many(items)
+            self._db.write(lambda conn: self._put_many(conn, items))
         except sqlite3.DatabaseError as exc:
             self._reset(exc)
 
-    def _put_many(self, items: Iterable[tuple[bytes, np.ndarray, int]]) -> None:
+    def _put_many(
+        self, conn: sqlite3.Connection, items: Iterable[tuple[bytes, np.ndarray, int]]
+    ) -> None:
+        # One transaction (``write``): the batch lands whole or not at all.
         self._clock += 1
         rows = []
         for key, vector, tokens in items:
@@ -151,23 +150,21 @@ class EmbeddingCache:
             rows.append((key, blob, tokens, len(key) + len(blob) + ROW_OVERHEAD, self._clock))
         if not rows:
             return
-        with self._db:  # one transaction: the batch lands whole or not at all
-            self._db.execute("BEGIN")
-            replaced = 0
-            for chunk in _chunks([row[0] for row in rows]):
-                marks = ",".join("?" * len(chunk))
-                replaced += self._db.execute(
-                    f"SELECT COALESCE(SUM(size), 0) FROM entries WHERE key IN ({marks})", chunk
-                ).fetchone()[0]
-            self._db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", rows)
-            self.total_bytes += sum(row[3] for row in rows) - replaced
-            if self.total_bytes > self.max_bytes:
-                self._evict(int(self.max_bytes * LOW_WATER))
+        replaced = 0
+        for chunk in _chunks([row[0] for row in rows]):
+            marks = ",".join("?" * len(chunk))
+            replaced += conn.execute(
+                f"SELECT COALESCE(SUM(size), 0) FROM entries WHERE key IN ({marks})", chunk
+            ).fetchone()[0]
+        conn.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", rows)
+        self.total_bytes += sum(row[3] for row in rows) - replaced
+        if self.total_bytes > self.max_bytes:
+            self._evict(conn, int(self.max_bytes * LOW_WATER))
 
-    def _evict(self, target: int) -> None:
+    def _evict(self, conn: sqlite3.Connection, target: int) -> None:
         victims: list[bytes] = []
         freed = 0
-        cursor = self._db.execute("SELECT key, size FROM entries ORDER BY last_used")
+        cursor = conn.execute("SELECT key, size FROM entries ORDER BY last_used")
         for key, size in cursor:
             if self.total_bytes - freed <= target:
                 break
@@ -176,27 +173,37 @@ class EmbeddingCache:
         cursor.close()
         for chunk in _chunks(victims):
             marks = ",".join("?" * len(chunk))
-            self._db.execute(f"DELETE FROM entries WHERE key IN ({marks})", chunk)
+            conn.execute(f"DELETE FROM entries WHERE key IN ({marks})", chunk)
         self.total_bytes -= freed
         self.metrics.cache_evictions.inc(len(victims))
 
     def count(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+        row = self._db.fetchone("SELECT COUNT(*) FROM entries")
+        return int(row[0]) if row else 0
 
     def _reset(self, exc: Exception) -> None:
         logger.warning("embedding cache %s failed (%s); discarding it", self.path, exc)
-        self.close()
-        _remove(self.path)
-        self._db = self._connect()
+        self._db.reopen(discard=True)
         self.total_bytes, self._clock = 0, 0
 
     def close(self) -> None:
-        try:
-            self._db.close()
-        except sqlite3.Error:  # pragma: no cover - closing a broken handle
-            pass
+        """Finish queued calls and close the file (from any thread but the cache's own)."""
+        self._db.close()
 
 
-def _remove(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+def _prepare(conn: sqlite3.Connection) -> None:
+    """Create the table, or drop one of another schema version: a cache, not data."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version not in (0, SCHEMA_VERSION):
+        conn.executescript("DROP TABLE IF EXISTS entries;")
+    conn.executescript(_SCHEMA)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    conn.execute("SELECT COUNT(*) FROM entries").fetchone()
+
+
+def _totals(conn: sqlite3.Connection) -> tuple[int, int]:
+    """Bytes charged so far and the recency clock, read when the cache opens."""
+    size, clock = conn.execute(
+        "SELECT COALESCE(SUM(size), 0), COALESCE(MAX(last_used), 0) FROM entries"
+    ).fetchone()
+    return int(size), int(clock)

@@ -3,7 +3,7 @@
 Routing rules (issue 3), first match wins:
 
 1. ids listed in ``SEMSEARCH_UPSTREAM_MODELS`` go upstream, even a local id;
-2. registered model sources, in order: the seam where fine-tuned ``ft:`` models plug in later;
+2. registered model sources, in order: fine-tuned ``ft:`` adapters plug in here (issue 5);
 3. local ids are served by the embedded model;
 4. any other id goes upstream when one is configured with an empty list; else 404.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -37,7 +37,7 @@ class Provider(Protocol):
 
 
 class ModelSource(Protocol):
-    """A pluggable set of models (fine-tuned ones, later): claims ids and lists them."""
+    """A pluggable set of models (the fine-tuned adapters): claims ids and lists them."""
 
     def resolve(self, model: str) -> ModelInfo | None: ...
 
@@ -72,11 +72,11 @@ class LocalProvider:
 
     def _embed_sync(self, inputs: Inputs, dimensions: int | None) -> tuple[np.ndarray, list[int]]:
         if inputs and isinstance(inputs[0], list):
-            arrays: list[list[int]] = inputs  # type: ignore[assignment]
+            arrays = inputs
             local.check_lengths([len(ids) for ids in arrays])
             vectors, _ = self.model.embed(self.model.decode(arrays), dimensions)
             return vectors, [len(ids) for ids in arrays]  # usage counts the tokens sent
-        return self.model.embed(inputs, dimensions)  # type: ignore[arg-type]
+        return self.model.embed(cast("list[str]", inputs), dimensions)
 
 
 class UpstreamProvider:

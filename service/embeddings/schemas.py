@@ -5,7 +5,7 @@ Encoders and decoders are built once here and reused (msgspec ``examples/asyncio
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 import msgspec
 from msgspec import Meta
@@ -101,11 +101,11 @@ def split_input(value: str | list[str | int | list[int]]) -> list[str] | list[li
     if isinstance(value, str):
         return [value]
     if all(isinstance(item, int) for item in value):
-        return [value]  # type: ignore[list-item]  # one token array
+        return [cast("list[int]", value)]  # one token array
     if all(isinstance(item, str) for item in value):
-        return value  # type: ignore[return-value]
+        return cast("list[str]", value)
     if all(isinstance(item, list) for item in value):
-        return value  # type: ignore[return-value]
+        return cast("list[list[int]]", value)
     raise ValueError(
         "input must be a string, an array of strings, an array of token ids "
         "or an array of token-id arrays, not a mix"

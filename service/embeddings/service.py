@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import cast
 
 import httpx
 import numpy as np
@@ -39,7 +39,6 @@ from service.metrics import Metrics
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 Entry = tuple[np.ndarray, int]  # (vector, token count)
 
@@ -61,9 +60,7 @@ class EmbeddingService:
         self.metrics = metrics or Metrics()
         self._cache = cache
         self._local_model = local_model
-        # One thread owns the SQLite connection: a single writer, and reads never race it.
-        self._cache_thread = ThreadPoolExecutor(1, thread_name_prefix="embedding-cache")
-        self._flight = SingleFlight()
+        self._flight: SingleFlight[bytes, Entry] = SingleFlight()
         self._fills: set[asyncio.Task[None]] = set()
         self._executors: list[ThreadPoolExecutor] = []
 
@@ -135,16 +132,17 @@ class EmbeddingService:
     ) -> tuple[np.ndarray, list[int]]:
         keys = [make_key(info.id, dimensions, item) for item in inputs]
         assert self._cache is not None
-        found: dict[bytes, Entry] = await self._in_cache_thread(self._cache.get_many, keys)
+        found: dict[bytes, Entry] = await self._cache.run(self._cache.get_many, keys)
         hits = sum(key in found for key in keys)
         self.metrics.cache_hits.inc(hits)
         self.metrics.cache_misses.inc(len(keys) - hits)
-        missing = {key: item for key, item in zip(keys, inputs, strict=True) if key not in found}
+        items: Sequence[str | list[int]] = inputs
+        missing = {key: item for key, item in zip(keys, items, strict=True) if key not in found}
         if missing:
             owned, futures = self._flight.claim(missing)
             if owned:
-                items = [missing[key] for key in owned]
-                task = asyncio.create_task(self._fill(info, provider, owned, items, dimensions))
+                todo = [missing[key] for key in owned]
+                task = asyncio.create_task(self._fill(info, provider, owned, todo, dimensions))
                 self._fills.add(task)
                 task.add_done_callback(self._fills.discard)
             for key, future in futures.items():
@@ -163,20 +161,21 @@ class EmbeddingService:
         self,
         info: ModelInfo,
         provider: Provider,
-        keys: list[Any],
-        items: list[Any],
+        keys: list[bytes],
+        items: list[str | list[int]],
         dimensions: int | None,
     ) -> None:
         """Compute owned misses once, store them, then wake every waiter."""
         assert self._cache is not None
         try:
             # Re-check: another fill may have stored these between our lookup and our claim.
-            found = await self._in_cache_thread(self._cache.get_many, keys)
+            found = await self._cache.run(self._cache.get_many, keys)
             todo = [i for i, key in enumerate(keys) if key not in found]
             if todo:
-                vectors, tokens = await provider.embed(info, [items[i] for i in todo], dimensions)
+                batch = cast(Inputs, [items[i] for i in todo])  # the caller's inputs: one kind
+                vectors, tokens = await provider.embed(info, batch, dimensions)
                 fresh = [(keys[i], vectors[j], tokens[j]) for j, i in enumerate(todo)]
-                await self._in_cache_thread(self._cache.put_many, fresh)
+                await self._cache.run(self._cache.put_many, fresh)
                 found.update((key, (vector, count)) for key, vector, count in fresh)
         except asyncio.CancelledError:
             self._flight.fail(keys, ServiceUnavailableError("the service is shutting down"))
@@ -187,15 +186,11 @@ class EmbeddingService:
         for key in keys:
             self._flight.resolve(key, found[key])
 
-    async def _in_cache_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._cache_thread, fn, *args)
-
     async def aclose(self) -> None:
         for task in list(self._fills):
             task.cancel()
         await asyncio.gather(*self._fills, return_exceptions=True)
         if self._cache is not None:
-            await self._in_cache_thread(self._cache.close)
-        self._cache_thread.shutdown(wait=True)
+            await asyncio.to_thread(self._cache.close)
         for executor in self._executors:
             executor.shutdown(wait=False, cancel_futures=True)

@@ -14,25 +14,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Hashable, Iterable
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
-class SingleFlight:
+class SingleFlight(Generic[K, V]):
     """Per-key futures for work in progress. Event-loop only; not thread-safe."""
 
     def __init__(self) -> None:
-        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
+        self._inflight: dict[K, asyncio.Future[V]] = {}
 
     def __len__(self) -> int:
         return len(self._inflight)
 
-    def claim(
-        self, keys: Iterable[Hashable]
-    ) -> tuple[list[Hashable], dict[Hashable, asyncio.Future[Any]]]:
+    def claim(self, keys: Iterable[K]) -> tuple[list[K], dict[K, asyncio.Future[V]]]:
         """Split keys into those the caller must compute and futures of those already running."""
         loop = asyncio.get_running_loop()
-        owned: list[Hashable] = []
-        futures: dict[Hashable, asyncio.Future[Any]] = {}
+        owned: list[K] = []
+        futures: dict[K, asyncio.Future[V]] = {}
         for key in keys:
             if key in futures:
                 continue
@@ -45,12 +46,12 @@ class SingleFlight:
             futures[key] = future
         return owned, futures
 
-    def resolve(self, key: Hashable, value: Any) -> None:
+    def resolve(self, key: K, value: V) -> None:
         future = self._inflight.pop(key, None)
         if future is not None and not future.done():
             future.set_result(value)
 
-    def fail(self, keys: Iterable[Hashable], exc: BaseException) -> None:
+    def fail(self, keys: Iterable[K], exc: BaseException) -> None:
         for key in keys:
             future = self._inflight.pop(key, None)
             if future is not None and not future.done():

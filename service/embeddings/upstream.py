@@ -19,7 +19,7 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -49,7 +49,7 @@ def estimate_tokens(item: str | list[int]) -> int:
     return len(item.encode("utf-8", "surrogatepass")) // 3 + 1
 
 
-def split_batches(inputs: Inputs, max_tokens: int) -> list[tuple[int, int]]:
+def split_batches(inputs: Sequence[str | list[int]], max_tokens: int) -> list[tuple[int, int]]:
     """``(start, stop)`` ranges of at most 2048 inputs and ``max_tokens`` estimated tokens."""
     ranges: list[tuple[int, int]] = []
     start = budget = 0
@@ -64,7 +64,7 @@ def split_batches(inputs: Inputs, max_tokens: int) -> list[tuple[int, int]]:
     return ranges
 
 
-def share_tokens(inputs: Inputs, total: int) -> list[int]:
+def share_tokens(inputs: Sequence[str | list[int]], total: int) -> list[int]:
     """Split a batch's ``prompt_tokens`` over its inputs: token arrays count exactly, texts get
     shares proportional to their size (largest remainder), so the shares sum to ``total``."""
     exact = [len(item) if isinstance(item, list) else None for item in inputs]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import msgspec
 
 # What clients may upload (CreateFileRequest.purpose) ...
 UploadPurpose = Literal["assistants", "batch", "fine-tune", "vision", "user_data", "evals"]
-UPLOAD_PURPOSES: tuple[str, ...] = UploadPurpose.__args__  # type: ignore[attr-defined]
+UPLOAD_PURPOSES: tuple[str, ...] = get_args(UploadPurpose)
 # ... and what a stored file may carry: semsearch itself writes "fine-tune-results".
 Purpose = Literal[
     "assistants",

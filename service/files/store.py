@@ -4,30 +4,29 @@ Usage::
 
     store = FileStore.open(settings.data_dir / "files")
     info = store.commit(tmp_path, filename="train.jsonl", purpose="fine-tune", size=n)
-    page, has_more = store.list(purpose=None, limit=20, after=None, order="desc")
+    page, has_more = store.list_page(purpose=None, limit=20, after=None, order="desc")
     store.delete(info.id)
 
 A file becomes visible atomically: its content is written to ``tmp/``, fsynced, renamed into
 ``content/``, and only then is its row inserted. Opening the store removes leftovers of uploads
 cut short by a crash (temporary files, content without a row). Methods are thread-safe and
-blocking; async callers use ``await store.run(fn, ...)``, which runs them on the store's thread.
+blocking; async callers use ``await store.run(fn, ...)`` (``SqliteWorker.run``): a listing reads
+on its own connection while another request's upload is fsynced and committed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from service.errors import InvalidRequestError, NotFoundError
+from service.errors import NotFoundError
 from service.files.schemas import OpenAIFile
+from service.sqlite_worker import Page, Row, SqliteWorker
 
 T = TypeVar("T")
 
@@ -50,7 +49,7 @@ def new_file_id() -> str:
     return "file-" + secrets.token_hex(12)
 
 
-def _row(row: tuple[Any, ...]) -> OpenAIFile:
+def _row(row: Row) -> OpenAIFile:
     return OpenAIFile(
         id=row[0],
         bytes=row[1],
@@ -62,24 +61,19 @@ def _row(row: tuple[Any, ...]) -> OpenAIFile:
 
 
 class FileStore:
-    """Files of the Files API. One SQLite connection guarded by a lock."""
+    """Files of the Files API, their rows in one ``SqliteWorker``."""
 
-    def __init__(self, root: Path, connection: sqlite3.Connection) -> None:
+    def __init__(self, root: Path, db: SqliteWorker) -> None:
         self.root = root
         self.content_dir = root / "content"
         self.tmp_dir = root / "tmp"
-        self._db = connection
-        self._lock = threading.Lock()
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="file-store")
+        self._db = db
 
     @classmethod
     def open(cls, root: Path) -> FileStore:
         for folder in (root, root / "content", root / "tmp"):
             folder.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(root / "files.sqlite3", check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
+        db = SqliteWorker.open(root / "files.sqlite3", schema=_SCHEMA, name="file-store")
         store = cls(root, db)
         store._sweep()
         return store
@@ -88,13 +82,13 @@ class FileStore:
         """Drop what a crash left behind: partial uploads and content nobody references."""
         for leftover in self.tmp_dir.iterdir():
             leftover.unlink(missing_ok=True)
-        known = {row[0] for row in self._db.execute("SELECT id FROM files")}
+        known = {row[0] for row in self._db.fetchall("SELECT id FROM files")}
         for path in self.content_dir.iterdir():
             if path.name not in known:
                 path.unlink(missing_ok=True)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+        return await self._db.run(fn, *args)
 
     def temp_path(self) -> Path:
         return self.tmp_dir / f"upload-{secrets.token_hex(8)}.part"
@@ -116,12 +110,11 @@ class FileStore:
         created = int(time.time())
         expires_at = created + expires_after if expires_after is not None else None
         os.replace(tmp, self.path(file_id))
-        _fsync_dir(self.content_dir)
-        with self._lock:
-            self._db.execute(
-                f"INSERT INTO files ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                (file_id, size, created, filename, purpose, expires_at),
-            )
+        _fsync_dir(self.content_dir)  # on the caller's thread: the writer only inserts the row
+        self._db.execute(
+            f"INSERT INTO files ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            (file_id, size, created, filename, purpose, expires_at),
+        )
         return OpenAIFile(
             id=file_id,
             bytes=size,
@@ -143,66 +136,52 @@ class FileStore:
     def get(self, file_id: str) -> OpenAIFile:
         """The file's metadata; ``NotFoundError`` (404) when unknown, deleted or expired."""
         self._expire()
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {_COLUMNS} FROM files WHERE id = ?", (file_id,)
-            ).fetchone()
+        row = self._db.fetchone(f"SELECT {_COLUMNS} FROM files WHERE id = ?", (file_id,))
         if row is None:
             raise NotFoundError(f"No such File object: {file_id}", param="file_id")
         return _row(row)
 
-    def list(
+    def list_page(
         self, *, purpose: str | None, limit: int, after: str | None, order: str
-    ) -> tuple[list[OpenAIFile], bool]:
+    ) -> Page[OpenAIFile]:
         """A page in ``created_at`` order (ties by upload order) and whether more follow."""
         self._expire()
-        where, args = [], []
-        if purpose is not None:
-            where.append("purpose = ?")
-            args.append(purpose)
-        with self._lock:
-            if after is not None:
-                found = self._db.execute("SELECT seq FROM files WHERE id = ?", (after,)).fetchone()
-                if found is None:
-                    raise InvalidRequestError(f"No such File object: {after}", param="after")
-                where.append("seq < ?" if order == "desc" else "seq > ?")
-                args.append(found[0])
-            clause = f"WHERE {' AND '.join(where)}" if where else ""
-            direction = "DESC" if order == "desc" else "ASC"
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM files {clause} ORDER BY seq {direction} LIMIT ?",
-                (*args, limit + 1),
-            ).fetchall()
-        return [_row(row) for row in rows[:limit]], len(rows) > limit
+        return self._db.page(
+            "files",
+            columns=_COLUMNS,
+            after=after,
+            limit=limit,
+            unknown="No such File object: {after}",
+            decode=_row,
+            order="desc" if order == "desc" else "asc",
+            where={"purpose": purpose} if purpose is not None else None,
+        )
 
     def delete(self, file_id: str) -> None:
         """Forget the row first, then the bytes: a crash in between leaves an orphan the next
         start sweeps, never a row without content."""
-        with self._lock:
-            cursor = self._db.execute("DELETE FROM files WHERE id = ?", (file_id,))
-        if cursor.rowcount == 0:
+        if self._db.execute("DELETE FROM files WHERE id = ?", (file_id,)) == 0:
             raise NotFoundError(f"No such File object: {file_id}", param="file_id")
         self.path(file_id).unlink(missing_ok=True)
 
     def _expire(self) -> None:
-        """Files whose ``expires_after`` passed are deleted lazily, when next looked at."""
+        """Files whose ``expires_after`` passed are deleted lazily, when next looked at; the
+        check is a read, so only an actual expiry queues for the writer."""
         now = int(time.time())
-        with self._lock:
-            gone = [
-                row[0]
-                for row in self._db.execute(
-                    "SELECT id FROM files WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)
-                )
-            ]
-            if gone:
-                self._db.executemany("DELETE FROM files WHERE id = ?", [(g,) for g in gone])
-        for file_id in gone:
+        expired = "SELECT id FROM files WHERE expires_at IS NOT NULL AND expires_at <= ?"
+        if not self._db.fetchall(expired, (now,)):
+            return
+
+        def delete_expired(conn: sqlite3.Connection) -> list[str]:
+            gone = [row[0] for row in conn.execute(expired, (now,))]
+            conn.executemany("DELETE FROM files WHERE id = ?", [(g,) for g in gone])
+            return gone
+
+        for file_id in self._db.write(delete_expired):
             self.path(file_id).unlink(missing_ok=True)
 
     def close(self) -> None:
-        self._thread.shutdown(wait=True)
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
 
 def _fsync_dir(path: Path) -> None:

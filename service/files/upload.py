@@ -12,7 +12,7 @@ import asyncio
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from litestar import Request
 from multipart import MultipartError, MultipartSegment, PushMultipartParser
@@ -39,7 +39,7 @@ class Upload:
             self.tmp = None
 
 
-def _boundary(request: Request) -> str:
+def _boundary(request: Request[Any, Any, Any]) -> str:
     content_type, options = request.content_type
     if content_type != "multipart/form-data" or not options.get("boundary"):
         raise InvalidRequestError(
@@ -54,7 +54,7 @@ def _too_large(max_bytes: int) -> PayloadTooLargeError:
     )
 
 
-async def receive_upload(request: Request, tmp: Path, max_bytes: int) -> Upload:
+async def receive_upload(request: Request[Any, Any, Any], tmp: Path, max_bytes: int) -> Upload:
     """Stream the body into ``tmp``; on any error the partial file is removed."""
     boundary = _boundary(request)
     announced = request.headers.get("content-length")
@@ -73,7 +73,7 @@ async def receive_upload(request: Request, tmp: Path, max_bytes: int) -> Upload:
 
 
 async def _parse(
-    request: Request, boundary: str, tmp: Path, max_bytes: int, upload: Upload
+    request: Request[Any, Any, Any], boundary: str, tmp: Path, max_bytes: int, upload: Upload
 ) -> None:
     out: BinaryIO | None = None
     buffer = bytearray()

@@ -96,10 +96,11 @@ class FineTuningService:
         await asyncio.to_thread(self.store.close)
 
     def route(self, model: str) -> Literal["local", "upstream"]:
-        if self.adapters.get(model) is not None:
+        adapter = self.adapters.get(model)
+        if adapter is not None:
             raise InvalidRequestError(
                 f"{model} is a semsearch adapter; fine-tune its base model "
-                f"{self.adapters.get(model).base!r} instead.",  # type: ignore[union-attr]
+                f"{adapter.base!r} instead.",
                 param="model",
                 code="model_not_available",
             )
@@ -202,10 +203,12 @@ class FineTuningService:
             return await self.upstream.refresh(record)
         return record.job
 
-    async def list(self, *, limit: int, after: str | None) -> tuple[list[FineTuningJob], bool]:
+    async def list_page(self, *, limit: int, after: str | None) -> tuple[list[FineTuningJob], bool]:
         """Local and proxied jobs, newest first; proxied jobs still in flight are refreshed
         from the upstream (best effort: an unreachable upstream leaves the stored record)."""
-        records, has_more = await self.store.run(lambda: self.store.list(limit=limit, after=after))
+        records, has_more = await self.store.run(
+            lambda: self.store.list_page(limit=limit, after=after)
+        )
         jobs = []
         for record in records:
             if (

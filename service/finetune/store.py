@@ -10,23 +10,22 @@ Usage::
 A job is a JSON body (the ``FineTuningJob`` clients see) plus columns the service needs:
 ``kind`` (local adapter or upstream proxy), the upstream's own job id, and how many times a run
 was cut short by a restart. Status changes go through ``transition``, a compare-and-set, so a
-cancel and a finishing run cannot overwrite each other. Thread-safe; blocking.
+cancel and a finishing run cannot overwrite each other. Thread-safe; blocking; async callers
+use ``await store.run(fn, ...)``. Storage is a ``SqliteWorker``: writes on its writer thread,
+pages read concurrently.
 """
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from service.errors import InvalidRequestError, NotFoundError
+from service.errors import NotFoundError
 from service.finetune.schemas import (
     FineTuningJob,
     FineTuningJobEvent,
@@ -35,6 +34,7 @@ from service.finetune.schemas import (
     job_decoder,
     json_encoder,
 )
+from service.sqlite_worker import Page, Row, SqliteWorker
 
 T = TypeVar("T")
 Kind = Literal["local", "upstream"]
@@ -69,6 +69,9 @@ def new_job_id() -> str:
     return "ftjob-" + secrets.token_hex(12)
 
 
+_RECORD = "body, kind, upstream_id, suffix, attempts"
+
+
 @dataclass(slots=True)
 class JobRecord:
     job: FineTuningJob
@@ -77,29 +80,25 @@ class JobRecord:
     suffix: str | None
     attempts: int
 
+    @classmethod
+    def from_row(cls, row: Row) -> JobRecord:
+        """A row of ``SELECT {_RECORD}``."""
+        return cls(job_decoder.decode(row[0]), row[1], row[2], row[3], row[4])
+
 
 class JobStore:
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._db = connection
-        self._lock = threading.Lock()
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="job-store")
+    def __init__(self, db: SqliteWorker) -> None:
+        self._db = db
 
     @classmethod
     def open(cls, path: Path) -> JobStore:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
-        return cls(db)
+        return cls(SqliteWorker.open(path, schema=_SCHEMA, name="job-store"))
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+        return await self._db.run(fn, *args)
 
     def close(self) -> None:
-        self._thread.shutdown(wait=True)
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
     # -- jobs -------------------------------------------------------------------------------
 
@@ -111,82 +110,71 @@ class JobStore:
         upstream_id: str | None = None,
         suffix: str | None = None,
     ) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO jobs (id, kind, upstream_id, suffix, body) VALUES (?, ?, ?, ?, ?)",
-                (job.id, kind, upstream_id, suffix, json_encoder.encode(job)),
-            )
+        self._db.execute(
+            "INSERT INTO jobs (id, kind, upstream_id, suffix, body) VALUES (?, ?, ?, ?, ?)",
+            (job.id, kind, upstream_id, suffix, json_encoder.encode(job)),
+        )
 
     def get(self, job_id: str) -> JobRecord:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT body, kind, upstream_id, suffix, attempts FROM jobs WHERE id = ?",
-                (job_id,),
-            ).fetchone()
+        row = self._db.fetchone(f"SELECT {_RECORD} FROM jobs WHERE id = ?", (job_id,))
         if row is None:
             raise NotFoundError(f"Fine-tuning job {job_id} not found.", param="fine_tuning_job_id")
-        return JobRecord(job_decoder.decode(row[0]), row[1], row[2], row[3], row[4])
+        return JobRecord.from_row(row)
 
     def save(self, job: FineTuningJob) -> None:
-        with self._lock:
-            self._db.execute(
-                "UPDATE jobs SET body = ? WHERE id = ?", (json_encoder.encode(job), job.id)
-            )
+        self._db.execute(
+            "UPDATE jobs SET body = ? WHERE id = ?", (json_encoder.encode(job), job.id)
+        )
 
     def transition(
         self, job_id: str, allowed: Iterable[str], change: Callable[[FineTuningJob], None]
     ) -> FineTuningJob | None:
         """Apply ``change`` only if the job's status is in ``allowed``; None when it was not."""
         allowed = set(allowed)
-        with self._lock:
-            row = self._db.execute("SELECT body FROM jobs WHERE id = ?", (job_id,)).fetchone()
+
+        def compare_and_set(conn: sqlite3.Connection) -> FineTuningJob | None:
+            row = conn.execute("SELECT body FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 return None
             job = job_decoder.decode(row[0])
             if job.status not in allowed:
                 return None
             change(job)
-            self._db.execute(
+            conn.execute(
                 "UPDATE jobs SET body = ? WHERE id = ?", (json_encoder.encode(job), job_id)
             )
-        return job
+            return job
 
-    def list(self, *, limit: int, after: str | None) -> tuple[list[JobRecord], bool]:
+        return self._db.write(compare_and_set)
+
+    def list_page(self, *, limit: int, after: str | None) -> Page[JobRecord]:
         """Newest first; ``after`` is the id of the last job of the previous page."""
-        args: list[Any] = []
-        clause = ""
-        with self._lock:
-            if after is not None:
-                found = self._db.execute("SELECT seq FROM jobs WHERE id = ?", (after,)).fetchone()
-                if found is None:
-                    raise InvalidRequestError(f"Fine-tuning job {after} not found.", param="after")
-                clause, args = "WHERE seq < ?", [found[0]]
-            rows = self._db.execute(
-                "SELECT body, kind, upstream_id, suffix, attempts FROM jobs "
-                f"{clause} ORDER BY seq DESC LIMIT ?",
-                (*args, limit + 1),
-            ).fetchall()
-        records = [JobRecord(job_decoder.decode(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
-        return records[:limit], len(records) > limit
+        return self._db.page(
+            "jobs",
+            columns=_RECORD,
+            after=after,
+            limit=limit,
+            unknown="Fine-tuning job {after} not found.",
+            decode=JobRecord.from_row,
+        )
 
     def recover(self) -> list[str]:
         """At start-up: local jobs a restart cut short go back to ``queued`` (training is
         deterministic per seed, so a rerun gives the same adapter), or fail after
-        ``MAX_ATTEMPTS``. Returns the ids of local jobs to run, oldest first."""
+        ``MAX_ATTEMPTS``. Returns the ids of local jobs to run, oldest first. One transaction."""
+        return self._db.write(self._recover)
+
+    def _recover(self, conn: sqlite3.Connection) -> list[str]:
         now = int(time.time())
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, body, attempts FROM jobs WHERE kind = 'local' ORDER BY seq"
-            ).fetchall()
+        rows = conn.execute(
+            "SELECT id, body, attempts FROM jobs WHERE kind = 'local' ORDER BY seq"
+        ).fetchall()
         queue = []
         for job_id, body, attempts in rows:
             job = job_decoder.decode(body)
             if job.status in ("running", "validating_files"):
                 attempts += 1
-                with self._lock:
-                    self._db.execute(
-                        "UPDATE jobs SET attempts = ? WHERE id = ?", (attempts, job_id)
-                    )
+                conn.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (attempts, job_id))
                 if attempts >= MAX_ATTEMPTS:
                     job.status = "failed"
                     job.finished_at = now
@@ -237,46 +225,36 @@ class JobStore:
 
     def put_events(self, job_id: str, events: list[FineTuningJobEvent]) -> None:
         """Insert events (oldest first); ones already stored (by id) are left as they are."""
-        with self._lock:
-            self._db.executemany(
-                "INSERT OR IGNORE INTO events (id, job_id, body) VALUES (?, ?, ?)",
-                [(e.id, job_id, json_encoder.encode(e)) for e in events],
+        rows = [(e.id, job_id, json_encoder.encode(e)) for e in events]
+        self._db.write(
+            lambda conn: conn.executemany(
+                "INSERT OR IGNORE INTO events (id, job_id, body) VALUES (?, ?, ?)", rows
             )
+        )
 
-    def events(
-        self, job_id: str, *, limit: int, after: str | None
-    ) -> tuple[list[FineTuningJobEvent], bool]:
+    def events(self, job_id: str, *, limit: int, after: str | None) -> Page[FineTuningJobEvent]:
         """Newest first, like OpenAI; ``after`` is the id of the last event already seen."""
-        args: list[Any] = [job_id]
-        clause = ""
-        with self._lock:
-            if after is not None:
-                found = self._db.execute(
-                    "SELECT seq FROM events WHERE id = ? AND job_id = ?", (after, job_id)
-                ).fetchone()
-                if found is None:
-                    raise InvalidRequestError(f"Event {after} not found.", param="after")
-                clause = "AND seq < ?"
-                args.append(found[0])
-            rows = self._db.execute(
-                f"SELECT body FROM events WHERE job_id = ? {clause} ORDER BY seq DESC LIMIT ?",
-                (*args, limit + 1),
-            ).fetchall()
-        events = [event_decoder.decode(r[0]) for r in rows]
-        return events[:limit], len(events) > limit
+        return self._db.page(
+            "events",
+            columns="body",
+            after=after,
+            limit=limit,
+            unknown="Event {after} not found.",
+            decode=lambda row: event_decoder.decode(row[0]),
+            where={"job_id": job_id},
+            scoped=True,
+        )
 
     # -- upstream file ids ------------------------------------------------------------------
 
     def upstream_file(self, file_id: str) -> str | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT upstream_id FROM upstream_files WHERE file_id = ?", (file_id,)
-            ).fetchone()
+        row = self._db.fetchone(
+            "SELECT upstream_id FROM upstream_files WHERE file_id = ?", (file_id,)
+        )
         return row[0] if row else None
 
     def set_upstream_file(self, file_id: str, upstream_id: str) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO upstream_files (file_id, upstream_id) VALUES (?, ?)",
-                (file_id, upstream_id),
-            )
+        self._db.execute(
+            "INSERT OR REPLACE INTO upstream_files (file_id, upstream_id) VALUES (?, ?)",
+            (file_id, upstream_id),
+        )

@@ -14,7 +14,7 @@ local record keeps our job id and our file ids; the upstream's ids stay inside s
 from __future__ import annotations
 
 import logging
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar, cast
 
 import msgspec
 
@@ -24,6 +24,7 @@ from service.files import FileStore
 from service.finetune.schemas import (
     FineTuningJob,
     FineTuningJobEvent,
+    Status,
     UpstreamJob,
     json_encoder,
     upstream_events_decoder,
@@ -33,9 +34,10 @@ from service.finetune.schemas import (
 from service.finetune.store import JobRecord, JobStore
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
-def _decode(decoder: msgspec.json.Decoder[Any], body: bytes, what: str) -> Any:
+def _decode(decoder: msgspec.json.Decoder[T], body: bytes, what: str) -> T:
     try:
         return decoder.decode(body)
     except msgspec.DecodeError as exc:
@@ -44,7 +46,7 @@ def _decode(decoder: msgspec.json.Decoder[Any], body: bytes, what: str) -> Any:
 
 def merge(job: FineTuningJob, upstream: UpstreamJob) -> None:
     """Copy what the upstream owns (status, model, results...) into our record."""
-    job.status = upstream.status  # type: ignore[assignment]  # passed through as the upstream says
+    job.status = cast(Status, upstream.status)  # passed through as the upstream says
     job.fine_tuned_model = upstream.fine_tuned_model
     job.finished_at = upstream.finished_at
     job.trained_tokens = upstream.trained_tokens

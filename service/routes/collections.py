@@ -16,7 +16,7 @@ async def create_collection(data: CreateCollection, collections: CollectionServi
 
 @get("/collections")
 async def list_collections(collections: CollectionService) -> CollectionList:
-    return await collections.list()
+    return await collections.list_collections()
 
 
 @get("/collections/{name:str}")

@@ -9,14 +9,12 @@ from litestar.params import Parameter
 
 from service.collections import CollectionService
 from service.collections.schemas import (
-    BatchQueryResult,
     Deleted,
     DeletedCount,
     DeleteDocuments,
     Document,
     DocumentPage,
     Query,
-    QueryResult,
     UpsertDocuments,
     Upserted,
 )
@@ -73,9 +71,7 @@ async def delete_documents(
 
 
 @post("/collections/{name:str}/query", status_code=200)
-async def query(
-    name: str, data: Query, collections: CollectionService
-) -> Response[QueryResult | BatchQueryResult]:
+async def query(name: str, data: Query, collections: CollectionService) -> Response[bytes]:
     """Search by a text, a vector, or each of several texts: ``mode`` vector (nearest
     neighbours), lexical (BM25) or hybrid (both, fused with weight ``alpha``)."""
     # Encoded here with one reusable msgspec encoder: Litestar's own response serialisation

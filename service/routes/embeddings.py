@@ -22,7 +22,7 @@ from service.errors import InvalidRequestError
 @post("/v1/embeddings", status_code=200)
 async def create_embedding(
     data: CreateEmbeddingRequest, embeddings: EmbeddingService
-) -> Response[CreateEmbeddingResponse]:
+) -> Response[bytes]:
     """Embed a string, strings, token ids or token-id arrays; answers in input order."""
     try:
         inputs = split_input(data.input)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import asyncio
+from typing import Annotated, Any, Literal
 
 from litestar import Request, Response, delete, get, post
 from litestar.params import Parameter
@@ -56,14 +57,15 @@ def _expires_after(fields: dict[str, str]) -> int | None:
 # The body limit is this route's own (SEMSEARCH_MAX_FILE_MB, counted while streaming), so
 # Litestar's app-wide SEMSEARCH_MAX_BODY_MB is lifted here.
 @post("/v1/files", status_code=200, request_max_body_size=None)
-async def create_file(request: Request, files: FileStore) -> Response[bytes]:
+async def create_file(request: Request[Any, Any, Any], files: FileStore) -> Response[bytes]:
     """Upload one file (multipart ``file`` + ``purpose``); fine-tune JSONL is checked."""
     settings: Settings = request.app.state.settings
     max_bytes = int(settings.max_file_mb * 1024 * 1024)
     upload = await receive_upload(request, files.temp_path(), max_bytes)
     try:
         purpose = upload.fields.get("purpose")
-        if upload.tmp is None:
+        tmp = upload.tmp
+        if tmp is None:
             raise InvalidRequestError("Missing required parameter: 'file'.", param="file")
         if purpose is None:
             raise InvalidRequestError("Missing required parameter: 'purpose'.", param="purpose")
@@ -75,10 +77,11 @@ async def create_file(request: Request, files: FileStore) -> Response[bytes]:
             )
         expires_after = _expires_after(upload.fields)
         if purpose == "fine-tune":
-            await files.run(validate_fine_tune_file, upload.tmp)
+            # Not on the store's threads: reading a big file must not hold up its listings.
+            await asyncio.to_thread(validate_fine_tune_file, tmp)
         info = await files.run(
             lambda: files.commit(
-                upload.tmp,  # type: ignore[arg-type]
+                tmp,
                 filename=upload.filename,
                 purpose=purpose,
                 size=upload.size,
@@ -99,7 +102,7 @@ async def list_files(
     after: str | None = None,
 ) -> Response[bytes]:
     page, has_more = await files.run(
-        lambda: files.list(purpose=purpose, limit=limit, after=after, order=order)
+        lambda: files.list_page(purpose=purpose, limit=limit, after=after, order=order)
     )
     body = ListFilesResponse(
         data=page,

@@ -34,7 +34,7 @@ async def create_job(
 async def list_jobs(
     fine_tuning: FineTuningService, after: str | None = None, limit: Limit = 20
 ) -> Response[bytes]:
-    jobs, has_more = await fine_tuning.list(limit=limit, after=after)
+    jobs, has_more = await fine_tuning.list_page(limit=limit, after=after)
     return _json(ListJobsResponse(data=jobs, has_more=has_more))
 
 

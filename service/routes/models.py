@@ -17,13 +17,13 @@ def _model(info: ModelInfo) -> Model:
 
 
 @get("/v1/models", sync_to_thread=False)
-def list_models(embeddings: EmbeddingService) -> Response[ListModelsResponse]:
+def list_models(embeddings: EmbeddingService) -> Response[bytes]:
     body = ListModelsResponse(data=[_model(info) for info in embeddings.list_models()])
     return Response(json_encoder.encode(body), media_type="application/json")
 
 
 # ``:path`` because ids may contain slashes (``BAAI/bge-small-en``) and colons (``ft:...``).
 @get("/v1/models/{model_id:path}", sync_to_thread=False)
-def retrieve_model(model_id: str, embeddings: EmbeddingService) -> Response[Model]:
+def retrieve_model(model_id: str, embeddings: EmbeddingService) -> Response[bytes]:
     info = embeddings.resolve(model_id.lstrip("/"))
     return Response(json_encoder.encode(_model(info)), media_type="application/json")

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from service.testing import clean_env
 from tests.e2e.search_client import Search
-from tests.support.server import clean_env
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "scifact_small" / "corpus.jsonl"
 

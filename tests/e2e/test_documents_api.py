@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from service.testing import ServerProcess
 from tests.e2e.search_client import Search
-from tests.support.server import ServerProcess
 
 _names = itertools.count()
 DOCS = [

@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from service.embeddings.local import LocalModel
-from tests.support.server import ServerProcess
+from service.testing import ServerProcess
 
 MODEL = "wordllama-l2-supercat"
 

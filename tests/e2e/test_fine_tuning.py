@@ -19,7 +19,7 @@ import pytest
 from openai import OpenAI
 from openai.types.fine_tuning import FineTuningJob
 
-from tests.support.server import ServerProcess, clean_env
+from service.testing import ServerProcess, clean_env
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "scifact_small"
 BASE = "wordllama-l2-supercat"
@@ -56,7 +56,7 @@ def training_file(split: str = "train") -> bytes:
 
 
 def embed(client: OpenAI, model: str, texts: list[str]) -> np.ndarray:
-    vectors = []
+    vectors: list[list[float]] = []
     for start in range(0, len(texts), 512):
         answer = client.embeddings.create(model=model, input=texts[start : start + 512])
         vectors.extend(item.embedding for item in answer.data)
@@ -141,7 +141,7 @@ def test_adapter_job_improves_held_out_retrieval(client: OpenAI) -> None:
     metrics = [
         e for e in client.fine_tuning.jobs.list_events(job.id, limit=100) if e.type == "metrics"
     ]
-    assert len(metrics) == 10 and metrics[0].data["valid_mrr"] > 0  # type: ignore[index]
+    assert len(metrics) == 10 and metrics[0].data["valid_mrr"] > 0
 
 
 def test_same_seed_gives_the_same_model(client: OpenAI) -> None:
@@ -152,11 +152,13 @@ def test_same_seed_gives_the_same_model(client: OpenAI) -> None:
         job = client.fine_tuning.jobs.create(
             model=BASE, training_file=train.id, seed=7, hyperparameters={"n_epochs": 2}
         )
-        models.append(wait_for(client, job.id, {"succeeded"}).fine_tuned_model)
-    first, second = (
+        model = wait_for(client, job.id, {"succeeded"}).fine_tuned_model
+        assert model is not None
+        models.append(model)
+    first, second = [
         np.asarray(client.embeddings.create(model=m, input="a claim").data[0].embedding)
         for m in models
-    )
+    ]
     assert models[0] != models[1] and np.array_equal(first, second)
 
 
@@ -267,14 +269,14 @@ def test_bad_requests(client: OpenAI, kwargs: dict, param: str) -> None:
     request = {"model": BASE, "training_file": train.id, **kwargs}
     with pytest.raises(openai.BadRequestError) as info:
         client.fine_tuning.jobs.create(**request)
-    assert info.value.body["param"] == param, info.value.body  # type: ignore[index]
+    assert info.value.body["param"] == param, info.value.body
 
 
 def test_file_of_the_wrong_purpose_and_unknown_jobs(client: OpenAI) -> None:
     notes = client.files.create(file=("n.txt", b"notes"), purpose="user_data")
     with pytest.raises(openai.BadRequestError) as info:
         client.fine_tuning.jobs.create(model=BASE, training_file=notes.id)
-    assert info.value.body["code"] == "invalid_file_purpose"  # type: ignore[index]
+    assert info.value.body["code"] == "invalid_file_purpose"
     for call in (
         client.fine_tuning.jobs.retrieve,
         client.fine_tuning.jobs.cancel,
@@ -293,7 +295,7 @@ def test_unusable_training_data_fails_the_job_naming_the_line(client: OpenAI) ->
     assert "line 2" in job.error.message and job.error.code == "invalid_training_file"
 
 
-def test_jobs_survive_a_kill_and_come_back_requeued(start_server) -> None:  # type: ignore[no-untyped-def]
+def test_jobs_survive_a_kill_and_come_back_requeued(start_server) -> None:
     server = start_server()
     with OpenAI(base_url=server.v1, api_key="unused", max_retries=0) as client:
         done = client.fine_tuning.jobs.create(
@@ -316,5 +318,5 @@ def test_jobs_survive_a_kill_and_come_back_requeued(start_server) -> None:  # ty
         wait_for(client, job_id, {"running"})
         assert client.fine_tuning.jobs.retrieve(done.id).status == "succeeded"
         assert done.fine_tuned_model in {m.id for m in client.models.list()}
-        client.embeddings.create(model=done.fine_tuned_model, input="still served")  # type: ignore[arg-type]
+        client.embeddings.create(model=done.fine_tuned_model, input="still served")
         assert client.fine_tuning.jobs.cancel(job_id).status == "cancelled"

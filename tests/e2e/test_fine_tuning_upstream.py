@@ -19,8 +19,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from tests.support.fault_upstream import fake_vector
-from tests.support.server import ServerProcess
+from service.testing import ServerProcess, fake_vector
 
 UPSTREAM_KEY = "sk-upstream-secret"
 LIFECYCLE = ["validating_files", "queued", "running", "succeeded"]
@@ -196,7 +195,7 @@ def upstream() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture
-def client(start_server, upstream: FakeOpenAI) -> Iterator[OpenAI]:  # type: ignore[no-untyped-def]
+def client(start_server, upstream: FakeOpenAI) -> Iterator[OpenAI]:
     server: ServerProcess = start_server(
         env={
             "SEMSEARCH_UPSTREAM_URL": upstream.v1,

@@ -13,10 +13,10 @@ import pytest
 from openai import OpenAI
 
 from index.fusion import DEFAULT_ALPHA, zscore
+from service.testing import ServerProcess
 from tests.e2e.search_client import Search
 from tests.e2e.test_query_api import TEXTS
 from tests.index.test_lexical import reference_bm25
-from tests.support.server import ServerProcess
 
 _names = itertools.count()
 MODEL = "wordllama-l2-supercat"
@@ -55,7 +55,7 @@ def embed(api: Search, texts: list[str], model: str = MODEL) -> np.ndarray:
 def expected_hybrid(api: Search, text: str, alpha: float, model: str = MODEL) -> list:
     """Fusion by hand over the whole (tiny) collection: every document is a candidate."""
     cosine = embed(api, list(TEXTS.values())) @ embed(api, [text], model)[0]
-    bm25 = reference_bm25(TEXTS, text)  # type: ignore[arg-type]
+    bm25 = reference_bm25(TEXTS, text)
     lexical = np.array([bm25.get(i, 0.0) for i in TEXTS])
     fused = alpha * zscore(cosine) + (1 - alpha) * zscore(lexical)
     return sorted(zip(fused, TEXTS, cosine, lexical, strict=True), key=lambda t: -t[0])
@@ -64,9 +64,9 @@ def expected_hybrid(api: Search, text: str, alpha: float, model: str = MODEL) ->
 def test_lexical_mode_is_bm25_and_embeds_nothing(api: Search, col: str) -> None:
     body = api.query(col, query="the cat on a mat", k=10, mode="lexical", include=["scores"])
     assert body["mode"] == "lexical" and body["usage"]["prompt_tokens"] == 0
-    expected = reference_bm25(TEXTS, "the cat on a mat")  # type: ignore[arg-type]
+    expected = reference_bm25(TEXTS, "the cat on a mat")
     assert {h["id"]: h["score"] for h in body["data"]} == pytest.approx(expected)
-    assert [h["id"] for h in body["data"]][0] == "cat"
+    assert body["data"][0]["id"] == "cat"
     for hit in body["data"]:
         assert hit["scores"] == {"lexical": hit["score"], "vector": None}
 
@@ -118,7 +118,7 @@ def test_batch_queries_in_each_mode(api: Search, col: str) -> None:
         assert [hits[0]["id"] for hits in body["data"]] == ["boat", "physics"]
 
 
-def test_writes_and_restart_keep_the_lexical_index(start_server) -> None:  # type: ignore[no-untyped-def]
+def test_writes_and_restart_keep_the_lexical_index(start_server) -> None:
     server = start_server()
     api = Search(server.url)
     name = make_collection(api)
@@ -131,7 +131,7 @@ def test_writes_and_restart_keep_the_lexical_index(start_server) -> None:  # typ
         for query in ("cat mat parrot", "sailing sea", "the a"):
             body = api.query(name, query=query, k=10, mode="lexical")
             got = {h["id"]: h["score"] for h in body["data"]}
-            assert got == pytest.approx(reference_bm25(texts, query))  # type: ignore[arg-type]
+            assert got == pytest.approx(reference_bm25(texts, query))
 
     check()
     api.close()
@@ -142,7 +142,7 @@ def test_writes_and_restart_keep_the_lexical_index(start_server) -> None:  # typ
     api.close()
 
 
-def test_fine_tuned_collection_model(start_server) -> None:  # type: ignore[no-untyped-def]
+def test_fine_tuned_collection_model(start_server) -> None:
     """Lexical goes to BM25 over the texts; the vector side embeds with the ``ft:`` model.
 
     On a server of its own: a fine-tuned model would show in the shared server's /v1/models.
@@ -175,6 +175,6 @@ def test_fine_tuned_collection_model(start_server) -> None:  # type: ignore[no-u
     for hit, e in zip(body["data"], expected, strict=True):
         assert hit["scores"]["vector"] == pytest.approx(e[2], abs=1e-5)
     lexical = api.query(name, query="a cat on a rug", k=6, mode="lexical")["data"]
-    expected_bm25 = reference_bm25(TEXTS, "a cat on a rug")  # type: ignore[arg-type]
+    expected_bm25 = reference_bm25(TEXTS, "a cat on a rug")
     assert {h["id"]: h["score"] for h in lexical} == pytest.approx(expected_bm25)
     api.close()

@@ -11,8 +11,8 @@ import time
 import httpx
 import pytest
 
+from service.testing import clean_env
 from tests.e2e.search_client import Search
-from tests.support.server import clean_env
 
 
 def test_restart_keeps_collections_documents_and_answers(start_server) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import openai
 import pytest
 
-from tests.support.server import ServerProcess, clean_env
+from service.testing import ServerProcess, clean_env
 
 MODEL = "wordllama-l2-supercat"
 UPSTREAM_KEY = "sk-upstream-secret-4242"

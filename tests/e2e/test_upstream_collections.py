@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 
+from service.testing import FaultUpstream, fake_vector
 from tests.e2e.search_client import Search
-from tests.support.fault_upstream import FaultUpstream, fake_vector
 
 MODEL = "text-embedding-fake"
 ENV = {
@@ -17,7 +19,7 @@ ENV = {
 
 
 @pytest.fixture
-def api(start_server, fault_upstream: FaultUpstream) -> Search:
+def api(start_server, fault_upstream: FaultUpstream) -> Iterator[Search]:
     server = start_server(env={"SEMSEARCH_UPSTREAM_URL": fault_upstream.v1, **ENV})
     client = Search(server.url)
     yield client

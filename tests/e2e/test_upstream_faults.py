@@ -13,8 +13,7 @@ import httpx
 import openai
 import pytest
 
-from tests.support.fault_upstream import FaultUpstream, fake_vector
-from tests.support.server import ServerProcess, clean_env
+from service.testing import FaultUpstream, ServerProcess, clean_env, fake_vector
 
 MODEL = "text-embedding-fake"
 _unique = itertools.count()

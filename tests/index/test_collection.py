@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -69,7 +70,12 @@ def test_upsert_replaces_vector_text_and_metadata(col: Collection, unit_vectors:
 )
 def test_a_bad_batch_is_rejected_whole(col: Collection, batch: dict, param: str) -> None:
     col.upsert(["keep"], np.ones((1, 8)), ["kept"])
-    args = {"ids": ["ok", "other"], "vectors": np.ones((2, 8)), "texts": None, "metadatas": None}
+    args: dict[str, Any] = {
+        "ids": ["ok", "other"],
+        "vectors": np.ones((2, 8)),
+        "texts": None,
+        "metadatas": None,
+    }
     args.update(batch)
     with pytest.raises(InvalidArgumentError) as excinfo:
         col.upsert(**args)
@@ -118,7 +124,7 @@ def test_batch_queries_answer_each_vector(col: Collection, unit_vectors: Vectors
 
 
 @pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
-def test_scores_per_metric(store: Store, metric: str, rng: np.random.Generator) -> None:
+def test_scores_per_metric(store: Store, metric: Any, rng: np.random.Generator) -> None:
     col = store.create_collection("m", dim=4, metric=metric)
     vectors = rng.normal(size=(20, 4)).astype(np.float32)
     col.upsert(ids(20), vectors)
@@ -142,14 +148,15 @@ def test_scores_per_metric(store: Store, metric: str, rng: np.random.Generator) 
 
 def test_query_argument_errors(col: Collection) -> None:
     col.upsert(["a"], np.ones((1, 8)))
-    for kwargs, param in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"vectors": np.ones((1, 3))}, "vectors"),
         ({"vectors": [[float("nan")] * 8]}, "vectors[0]"),
         ({"vectors": np.ones((1, 8)), "k": 0}, "k"),
         ({"vectors": np.ones((1, 8)), "k": 1.5}, "k"),
         ({"vectors": np.ones((1, 8)), "ef": 0}, "ef"),
         ({"vectors": np.ones((1, 8)), "where": {"a": {"$gt": "x"}}}, "where.a.$gt"),
-    ]:
+    ]
+    for kwargs, param in cases:
         with pytest.raises(InvalidArgumentError) as excinfo:
             col.query(**kwargs)
         assert excinfo.value.param == param, kwargs

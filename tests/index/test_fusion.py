@@ -38,7 +38,7 @@ def col(store: Store) -> Collection:
 def expected_fusion(col: Collection, text: str, query: np.ndarray, alpha: float) -> list:
     records = col.get(list(CORPUS))
     ids = [r.id for r in records]
-    vectors = np.stack([r.vector for r in records])
+    vectors = np.stack([r.vector for r in records if r.vector is not None])
     cosine = vectors @ query / np.linalg.norm(vectors, axis=1) / np.linalg.norm(query)
     bm25 = reference_bm25(CORPUS, text)  # type: ignore[arg-type]
     lexical = np.array([bm25.get(i, 0.0) for i in ids])
@@ -87,6 +87,6 @@ def test_hybrid_filters_and_checks(col: Collection) -> None:
         {"candidates": 0},
     ):
         with pytest.raises(InvalidArgumentError):
-            col.hybrid(["cat"], query, **bad)  # type: ignore[arg-type]
+            col.hybrid(["cat"], query, **bad)
     with pytest.raises(InvalidArgumentError):
         col.hybrid(["cat", "dog"], query)  # one vector per text

@@ -181,7 +181,7 @@ def test_consistent_after_restart_and_on_a_file_from_before_the_lexical_index(
 def test_accelerator_compacts_dead_slots(rng: np.random.Generator) -> None:
     words = [f"w{i}" for i in range(50)]
     make: Callable[[], str] = lambda: " ".join(rng.choice(words, size=8))  # noqa: E731
-    index, texts = LexicalIndex(), {}
+    index, texts = LexicalIndex(), dict[int, str]()
     for round_ in range(6):
         labels = list(range(round_ * 1000, round_ * 1000 + 1000))
         batch = {label: make() for label in labels}
@@ -192,8 +192,8 @@ def test_accelerator_compacts_dead_slots(rng: np.random.Generator) -> None:
         texts.update(batch)
     assert index.size == 1000 and len(index._slot_terms) < 3000  # compacted at least once
     query = ["w1", "w7", "w7", "w30"]
-    labels, scores = index.scores(query).matching()
+    found, scores = index.scores(query).matching()
     expected = reference_bm25({str(k): v for k, v in texts.items()}, " ".join(query))
-    assert dict(zip(map(str, labels.tolist()), scores.tolist(), strict=True)) == pytest.approx(
+    assert dict(zip(map(str, found.tolist()), scores.tolist(), strict=True)) == pytest.approx(
         expected
     )

@@ -7,17 +7,22 @@ def test_public_names_change_only_on_purpose() -> None:
         "CollectionExistsError",
         "CollectionInfo",
         "CollectionNotFoundError",
+        "DEFAULT_ALPHA",
         "FilterError",
         "Hit",
         "HnswParams",
         "IndexStoreError",
         "InvalidArgumentError",
+        "MAX_ID_LENGTH",
         "Metadata",
         "Page",
         "Record",
         "Store",
         "StoreClosedError",
         "StoreLockedError",
+        "check_ids",
+        "check_metadata",
+        "check_vectors",
     ]
 
 

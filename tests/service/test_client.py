@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import threading
 from collections.abc import Iterator
@@ -9,7 +10,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from service.client import Client, ClientError
+from service.client import (
+    DEFAULT_URL,
+    Client,
+    ClientError,
+    ClientSettings,
+    add_connection_options,
+    connect,
+)
 
 
 class Scripted(ThreadingHTTPServer):
@@ -87,3 +95,20 @@ def test_an_unreachable_server_is_reported() -> None:
     with Client("http://127.0.0.1:9", retries=1, backoff=0.001) as client:
         with pytest.raises(ClientError, match="cannot reach"):
             client.request("POST", "/x", {})
+
+
+def test_connection_settings_flag_then_variable_then_default() -> None:
+    env = {"SEMSEARCH_URL": "http://127.0.0.1:9000", "SEMSEARCH_API_KEY": "sk-env"}
+    assert ClientSettings.load({}, {}) == ClientSettings(url=DEFAULT_URL, api_key=None)
+    from_env = ClientSettings.load({}, env)
+    assert (from_env.url, from_env.api_key) == ("http://127.0.0.1:9000", "sk-env")
+    from_flag = ClientSettings.load({"url": "http://127.0.0.1:9001", "api_key": None}, env)
+    assert (from_flag.url, from_flag.api_key) == ("http://127.0.0.1:9001", "sk-env")
+
+
+def test_connect_reads_the_parsed_flags(server: Scripted) -> None:
+    parser = argparse.ArgumentParser()
+    add_connection_options(parser)
+    args = parser.parse_args(["--url", url(server)])
+    with connect(args, environ={"SEMSEARCH_URL": "http://127.0.0.1:9"}) as client:
+        assert client.request("POST", "/x", {}) == {"ok": True}

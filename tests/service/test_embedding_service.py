@@ -13,7 +13,7 @@ from service.embeddings import EmbeddingService
 from service.errors import ModelNotFoundError
 from service.metrics import Metrics
 from service.settings import LOCAL_MODEL_ID, Settings
-from tests.support.fault_upstream import FaultUpstream, fake_vector
+from service.testing import FaultUpstream, fake_vector
 
 MODEL = "text-embedding-fake"
 
@@ -47,7 +47,8 @@ def test_facade(tmp_path: Path, fault_upstream: FaultUpstream) -> None:
             assert len(fault_upstream.requests) == 1
             assert all(np.array_equal(r.vectors, results[0].vectors) for r in results)
             np.testing.assert_array_equal(results[0].vectors[1], fake_vector(MODEL, "y", None))
-            mixed = await service.embed(MODEL, ["z", "x", [5, 6]])
+            # Mixed kinds on purpose: each input is cached on its own.
+            mixed = await service.embed(MODEL, ["z", "x", [5, 6]])  # type: ignore[arg-type]
             assert fault_upstream.requests[-1]["input"] == ["z", [5, 6]]
             np.testing.assert_array_equal(mixed.vectors[1], results[0].vectors[0])
             assert mixed.prompt_tokens == 1 + 1 + 2

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from service.cli import build_parser
+from service.client import CLIENT_SETTINGS
 from service.settings import SETTINGS, Settings, SettingsError
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -72,7 +73,7 @@ def test_every_field_has_a_row_with_help() -> None:
 
 def test_serve_help_names_every_variable() -> None:
     parser = build_parser()
-    serve = parser._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    serve = parser._subparsers._group_actions[0].choices["serve"]
     text = re.sub(r"\s+", " ", serve.format_help())
     for setting in SETTINGS:
         assert setting.env in text
@@ -85,3 +86,52 @@ def test_readme_documents_every_variable() -> None:
     for setting in SETTINGS:
         assert f"`{setting.env}`" in section, f"README.md Configuration lacks {setting.env}"
     assert "`OPENAI_API_KEY`" in section
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "message"),
+    [
+        pytest.param("SEMSEARCH_PORT", "-1", "must be >= 0, got -1", id="port-low"),
+        pytest.param("SEMSEARCH_UPSTREAM_TIMEOUT", "0", "must be > 0.0, got 0.0", id="timeout"),
+        pytest.param("SEMSEARCH_UPSTREAM_MAX_RETRIES", "-1", "must be >= 0", id="retries"),
+        pytest.param("SEMSEARCH_UPSTREAM_BACKOFF", "-0.5", "must be >= 0.0", id="backoff"),
+        pytest.param("SEMSEARCH_UPSTREAM_BATCH_TOKENS", "0", "must be >= 1", id="batch-tokens"),
+        pytest.param("SEMSEARCH_MAX_BODY_MB", "0", "must be > 0.0", id="body"),
+        pytest.param("SEMSEARCH_MAX_FILE_MB", "-2", "must be > 0.0", id="file"),
+        pytest.param("SEMSEARCH_MAX_DOCUMENTS_PER_REQUEST", "0", "must be >= 1", id="documents"),
+    ],
+)
+def test_bounds_come_from_the_fields_and_name_the_variable(
+    env: str, value: str, message: str
+) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.load({}, {env: value})
+    assert str(info.value).startswith(f"{env}: {message}")
+
+
+def test_readme_table_agrees_with_the_settings_on_flags_and_defaults() -> None:
+    """README's table and ``semsearch serve --help`` come from the same rows: flag, default."""
+    text = README.read_text()
+    section = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip().strip("`") for cell in line.strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("SEMSEARCH_"):
+            rows[cells[0]] = cells[1], cells[2]
+    for setting in SETTINGS:
+        flag, default = rows[setting.env]
+        assert flag == (f"--{setting.flag}" if setting.flag else "(env only)"), setting.env
+        if setting.fallback_env:
+            assert default == setting.fallback_env
+        elif setting.default in (None, ()):
+            assert default == "unset", setting.env
+        elif isinstance(setting.default, float | int):
+            assert float(default) == setting.default, setting.env
+        else:
+            assert Path(default) == Path(setting.default), setting.env
+
+
+def test_readme_documents_the_client_variables() -> None:
+    section = README.read_text().split("## Command line", 1)[1].split("\n## ", 1)[0]
+    for setting in CLIENT_SETTINGS:
+        assert f"`{setting.env}`" in section and f"--{setting.flag}" in section, setting.env

@@ -9,7 +9,7 @@ from service.embeddings.singleflight import SingleFlight
 
 def test_second_claim_waits_for_the_first() -> None:
     async def run() -> None:
-        flight = SingleFlight()
+        flight: SingleFlight[str, int] = SingleFlight()
         owned, futures = flight.claim(["a", "b", "a"])
         assert owned == ["a", "b"] and list(futures) == ["a", "b"]
         owned2, futures2 = flight.claim(["b", "c"])
@@ -28,7 +28,7 @@ def test_second_claim_waits_for_the_first() -> None:
 
 def test_unawaited_failure_does_not_warn() -> None:
     async def run() -> None:
-        flight = SingleFlight()
+        flight: SingleFlight[str, int] = SingleFlight()
         flight.claim(["x"])
         flight.fail(["x"], RuntimeError("nobody listens"))
 

@@ -77,9 +77,9 @@ def test_jobs_and_events_page_newest_first(tmp_path: Path) -> None:
     jobs = [make_job() for _ in range(5)]
     for job in jobs:
         store.insert(job, kind="local")
-    page, more = store.list(limit=2, after=None)
+    page, more = store.list_page(limit=2, after=None)
     assert [r.job.id for r in page] == [jobs[4].id, jobs[3].id] and more
-    page, more = store.list(limit=3, after=jobs[3].id)
+    page, more = store.list_page(limit=3, after=jobs[3].id)
     assert [r.job.id for r in page] == [jobs[2].id, jobs[1].id, jobs[0].id] and not more
     for i in range(4):
         store.add_event(jobs[0].id, f"event {i}")

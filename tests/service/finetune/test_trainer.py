@@ -69,7 +69,7 @@ def test_cancel_stops_before_the_next_step() -> None:
     cancel = threading.Event()
     seen: list[int] = []
 
-    def progress(metrics, total) -> None:  # type: ignore[no-untyped-def]
+    def progress(metrics, total) -> None:
         seen.append(metrics.step)
         cancel.set()
 

@@ -120,16 +120,16 @@ class FaultUpstream:
         self.requests.append(payload)
         self.headers.append(headers)
         action = self.script.popleft() if self.script else self.default
-        kind = action if isinstance(action, str) else action[0]
+        kind, args = (action, ()) if isinstance(action, str) else (action[0], action[1:])
         await asyncio.sleep(self.latency)
         if kind == "drop":
             return False
         if kind == "slow":
-            await asyncio.sleep(action[1])
+            await asyncio.sleep(args[0])
         if kind == "malformed":
             self._write(writer, 200, b'{"data": [{"index": 0, "embedding": ', {})
         elif kind == "status":
-            code, extra = action[1], action[2] if len(action) > 2 else {}
+            code, extra = args[0], args[1] if len(args) > 1 else {}
             error = {"message": f"injected {code}", "type": "test_error", "param": None}
             self._write(
                 writer, code, json.dumps({"error": {**error, "code": None}}).encode(), extra
@@ -164,7 +164,9 @@ class FaultUpstream:
         return json.dumps(answer).encode()
 
     @staticmethod
-    def _write(writer: asyncio.StreamWriter, status: int, body: bytes, headers: dict) -> None:
+    def _write(
+        writer: asyncio.StreamWriter, status: int, body: bytes, headers: dict[str, str]
+    ) -> None:
         head = [f"HTTP/1.1 {status} X", f"content-length: {len(body)}"]
         head += ["content-type: application/json", *(f"{k}: {v}" for k, v in headers.items())]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)

@@ -4,15 +4,17 @@
     semsearch bench ann --dataset DIR | --vectors FILE.npy [--ef 16,32,64,128,256]
     semsearch bench load [--url URL] --collection NAME [--dataset DIR] [--concurrency 1,4,16]
 
-Only argparse is imported here: ``semsearch`` builds every subcommand's parser on each run, so
-the harness (``benchmarks.harness``, numpy, hnswlib, matplotlib) is imported in ``run`` alone
-and ``semsearch serve`` never loads it.
+A command of the ``semsearch`` CLI that this package provides through the entry-point group
+``semsearch.commands`` (``pyproject.toml``); the service never imports it. Only argparse is
+imported here: the measurement code (numpy, hnswlib, matplotlib) is imported in ``run`` alone.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from service.commands import Subparsers
 
 DEFAULT_OUTPUT = Path("benchmarks/.runs")
 
@@ -42,7 +44,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "bench",
         help="benchmark retrieval quality, index speed/recall and service load",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from service.progress import Progress
+from service.commands.progress import Progress
 
 
 def test_progress_prints_one_line_when_not_a_terminal() -> None:

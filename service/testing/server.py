@@ -1,4 +1,4 @@
-"""A real ``semsearch serve`` process on a free loopback port, for e2e tests and benchmarks.
+"""A real ``semsearch serve`` process on a free loopback port, for tests and benchmarks.
 
 Usage::
 
@@ -8,7 +8,8 @@ Usage::
     # stopped (SIGTERM, then waited for) on exit
 
 Like Litestar's ``subprocess_client`` and httpx's ``TestServer``: bind port 0, read the port the
-server prints, wait for ``/healthz``. No fixed ports, so tests can run side by side.
+server prints, wait for ``/healthz``. No fixed ports, so tests can run side by side. The one
+launcher of the test suite and of the benchmark harness.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from pathlib import Path
 
 import httpx
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# The directory holding the ``service`` package this process imported: the server runs from
+# there, so it is the same code whether semsearch is installed, editable or a clone.
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
 LISTENING = re.compile(r"^semsearch listening on (?P<url>http://\S+)$")
 _STRIPPED_PREFIXES = ("SEMSEARCH_", "OPENAI_")
 
@@ -37,6 +40,10 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
     env.update(extra or {})
     return env
+
+
+class ServerError(RuntimeError):
+    """The server exited, or did not listen or answer ``/healthz``, within the timeout."""
 
 
 class ServerProcess:
@@ -74,7 +81,7 @@ class ServerProcess:
         log = self.log_path.open("a")
         self._proc = subprocess.Popen(
             command,
-            cwd=REPO_ROOT,
+            cwd=SOURCE_ROOT,
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -93,10 +100,10 @@ class ServerProcess:
             except queue.Empty:
                 self.kill()
                 message = f"server did not announce its port in {timeout}s{self._tail()}"
-                raise RuntimeError(message) from None
+                raise ServerError(message) from None
             if line is None:
                 code = self._proc.wait()
-                raise RuntimeError(f"server exited with {code} before listening{self._tail()}")
+                raise ServerError(f"server exited with {code} before listening{self._tail()}")
             match = LISTENING.match(line)
             if match:
                 self.url = match.group("url")
@@ -120,7 +127,7 @@ class ServerProcess:
                 pass
             if time.monotonic() > deadline:
                 self.kill()
-                raise RuntimeError(f"{self.url}/healthz never answered 200{self._tail()}")
+                raise ServerError(f"{self.url}/healthz never answered 200{self._tail()}")
             time.sleep(0.05)
 
     def _tail(self) -> str:

@@ -1,1 +1,0 @@
-"""Test helpers: a real ``semsearch serve`` subprocess and a fault-injecting upstream."""
