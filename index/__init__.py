@@ -4,6 +4,7 @@ SQLite holds every document durably; an hnswlib graph per collection, snapshotte
 rebuilt from SQLite when needed, answers nearest-neighbour queries. Nothing here knows of HTTP.
 """
 
+from .analysis import languages as lexical_languages
 from .collection import Collection
 from .errors import (
     CollectionExistsError,
@@ -14,7 +15,16 @@ from .errors import (
     StoreClosedError,
     StoreLockedError,
 )
-from .schemas import CollectionInfo, Hit, HnswParams, Metadata, Page, Record
+from .schemas import (
+    CollectionInfo,
+    Hit,
+    HnswParams,
+    LexicalSettings,
+    Metadata,
+    Page,
+    Record,
+    SearchDefaults,
+)
 from .store import Store
 
 __all__ = [
@@ -27,10 +37,13 @@ __all__ = [
     "HnswParams",
     "IndexStoreError",
     "InvalidArgumentError",
+    "LexicalSettings",
     "Metadata",
     "Page",
     "Record",
+    "SearchDefaults",
     "Store",
     "StoreClosedError",
     "StoreLockedError",
+    "lexical_languages",
 ]

@@ -12,12 +12,15 @@ def test_public_names_change_only_on_purpose() -> None:
         "HnswParams",
         "IndexStoreError",
         "InvalidArgumentError",
+        "LexicalSettings",
         "Metadata",
         "Page",
         "Record",
+        "SearchDefaults",
         "Store",
         "StoreClosedError",
         "StoreLockedError",
+        "lexical_languages",
     ]
 
 
