@@ -45,13 +45,14 @@ INFO = ModelInfo(
 )
 
 
-_WORD = re.compile(r"[^\W\d_]{2,}")  # two or more letters
+_WORD = re.compile(r"\b[^\W\d_]{2,}\b")  # a whole word of two or more letters, no digits
 _CAPITALS = re.compile(r"[^\W\d_a-z]{2}")  # a cheap test: two letters, neither a-z
 
 
 def fold_capitals(text: str) -> str:
     """Lower-case the words written entirely in capitals: ``NASA's DNA, I said`` -> ``nasa's
-    dna, I said``; ``McDONALD`` and ``Protein`` stay as they are."""
+    dna, I said``; ``McDONALD``, ``Protein`` and codes such as ``BRCA1`` stay as they are
+    (folding codes measurably hurt SciFact, whose claims are full of gene names)."""
     if not _CAPITALS.search(text):
         return text
     return _WORD.sub(lambda m: m[0].lower() if m[0].isupper() else m[0], text)

@@ -80,6 +80,7 @@ def test_words_in_capitals_embed_as_in_lower_case(model: LocalModel) -> None:
         ("ÉTÉ À PARIS", "été À paris"),  # one letter alone is left, like "I"
         ("COVID-19 in the USA", "covid-19 in the usa"),
         ("McDONALD and Protein", "McDONALD and Protein"),
+        ("BRCA1 binds CD4", "BRCA1 binds CD4"),  # codes with digits are names, kept
         ("A B C", "A B C"),
         ("plain text", "plain text"),
     ],
