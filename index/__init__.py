@@ -4,6 +4,7 @@ SQLite holds every document durably; an hnswlib graph per collection, snapshotte
 rebuilt from SQLite when needed, answers nearest-neighbour queries. Nothing here knows of HTTP.
 """
 
+from .analysis import languages as lexical_languages
 from .collection import Collection
 from .errors import (
     CollectionExistsError,
@@ -15,7 +16,16 @@ from .errors import (
     StoreLockedError,
 )
 from .fusion import DEFAULT_ALPHA
-from .schemas import CollectionInfo, Hit, HnswParams, Metadata, Page, Record
+from .schemas import (
+    CollectionInfo,
+    Hit,
+    HnswParams,
+    LexicalSettings,
+    Metadata,
+    Page,
+    Record,
+    SearchDefaults,
+)
 from .store import Store
 from .validation import MAX_ID_LENGTH, check_ids, check_metadata, check_vectors
 
@@ -31,13 +41,16 @@ __all__ = [
     "HnswParams",
     "IndexStoreError",
     "InvalidArgumentError",
+    "LexicalSettings",
     "Metadata",
     "Page",
     "Record",
+    "SearchDefaults",
     "Store",
     "StoreClosedError",
     "StoreLockedError",
     "check_ids",
     "check_metadata",
     "check_vectors",
+    "lexical_languages",
 ]

@@ -20,19 +20,27 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 
+from .analysis import Analyzer
 from .documents import Documents
 from .errors import InvalidArgumentError, StoreClosedError
 from .filters import check_where
 from .graph import Graph
 from .hybrid import HybridSearch
-from .lexical import terms_text
 from .rwlock import ReadWriteLock
-from .schemas import CollectionInfo, Metadata, Page, Record
+from .schemas import MODES, CollectionInfo, Metadata, Mode, Page, Record, SearchDefaults
 from .snapshots import SnapshotDir
 from .textsearch import TextSearch
-from .validation import check_ids, check_metadatas, check_texts, check_vectors
+from .validation import (
+    check_alpha,
+    check_ef,
+    check_ids,
+    check_metadatas,
+    check_texts,
+    check_vectors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +65,10 @@ class Collection(HybridSearch):
         self._graph_lock = ReadWriteLock()
         self._closed = False
         self._graph, self._unsnapshotted = self._open_graph()
-        if docs.ensure_lexical():
+        analyzer = Analyzer.for_language(self.info.lexical_settings.language)
+        if docs.ensure_lexical(analyzer):
             log.warning("collection %s: built the lexical index this file lacked", self.name)
-        self._text = TextSearch(docs, self.name)
+        self._text = TextSearch(docs, self.name, analyzer, weigh_repeats=not self.info.legacy)
         self._text.start(self._write_lock, lambda: self._closed)
 
     # -- opening ------------------------------------------------------------------------------
@@ -137,11 +146,15 @@ class Collection(HybridSearch):
         metadatas_ = check_metadatas(metadatas, n)
         if not n:
             return 0
-        terms = [terms_text(text) for text in texts_]
+        analyzer = self._text.analyzer
+        analysed = [analyzer.words(text) for text in texts_]
+        terms = [" ".join(analyzer.stems(words)) for words in analysed]
+        # Words feed typo tolerance, which collections created before it do without.
+        words = [] if self.info.legacy else self._text.new_words(w for ws in analysed for w in ws)
         with self._writing():
-            labels, replaced = self._docs.upsert(ids, array, texts_, metadatas_, terms)
+            labels, replaced = self._docs.upsert(ids, array, texts_, metadatas_, terms, words)
             self._apply(labels, array, replaced)
-            self._text.apply(labels, terms, replaced)
+            self._text.apply(labels, terms, replaced, words)
             self._after_write(n)
         return n
 
@@ -168,6 +181,37 @@ class Collection(HybridSearch):
                 self._text.apply(np.empty(0, np.uint64), [], labels)
                 self._after_write(deleted)
         return deleted
+
+    def configure(
+        self,
+        *,
+        mode: Mode | None = None,
+        alpha: float | None = None,
+        ef_search: int | None = None,
+    ) -> CollectionInfo:
+        """Change what a query does when it does not say: its search ``mode``, hybrid's
+        ``alpha``, HNSW's ``ef_search``. Durable when this returns; ``None`` keeps a setting."""
+        if mode is not None and mode not in MODES:
+            raise InvalidArgumentError(f"mode must be one of {', '.join(MODES)}", param="mode")
+        if alpha is not None:
+            check_alpha(alpha)
+        check_ef(ef_search, param="ef_search")
+        with self._writing():
+            info = self.info
+            search = info.search_defaults
+            search = SearchDefaults(
+                mode=search.mode if mode is None else mode,
+                alpha=search.alpha if alpha is None else float(alpha),
+            )
+            hnsw = info.hnsw
+            if ef_search is not None:
+                hnsw = msgspec.structs.replace(hnsw, ef_search=ef_search)
+            updated = msgspec.structs.replace(info, search=search, hnsw=hnsw)
+            self._docs.set_info(updated)
+            with self._graph_lock.writing():
+                self._graph.set_ef(hnsw.ef_search)
+                self.info = updated
+        return updated
 
     @contextmanager
     def _writing(self) -> Iterator[None]:

@@ -27,8 +27,9 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from .analysis import Analyzer
 from .filters import compile_where, field_rows
-from .lexical import match_expression, terms_text
+from .lexical import match_expression
 from .schemas import CollectionInfo, Hit, Metadata, Record
 
 _SCHEMA = """
@@ -72,6 +73,10 @@ CREATE INDEX IF NOT EXISTS fields_label ON fields (label);
 #: name carries the tokeniser's version: a new tokeniser means a new table, built on open.
 LEXICAL_TABLE = "lexical_v1"
 _LEXICAL_SCHEMA = f"CREATE VIRTUAL TABLE {LEXICAL_TABLE} USING fts5(terms, tokenize='ascii')"
+#: Every distinct word (analysed, before stemming) the collection has indexed: what typo
+#: tolerance corrects query words against (``typos.py``). Only grows; collections created before
+#: typo tolerance have none and do without it.
+_LEXICON_SCHEMA = "CREATE TABLE IF NOT EXISTS lexicon (word TEXT PRIMARY KEY) WITHOUT ROWID"
 
 _MAX_PARAMS = 900  # stay under SQLite's host-parameter limit on old builds
 _encode = msgspec.json.Encoder().encode
@@ -115,6 +120,8 @@ class Documents:
                 if statement.strip():
                     conn.execute(statement)
             conn.execute(_LEXICAL_SCHEMA)
+            if not info.legacy:
+                conn.execute(_LEXICON_SCHEMA)
             conn.execute("INSERT INTO info VALUES (0, ?)", (_encode(info),))
             conn.execute("INSERT INTO state VALUES (0, 0, 0)")
         return docs
@@ -123,6 +130,11 @@ class Documents:
         with self._reader() as conn:
             (body,) = conn.execute("SELECT body FROM info").fetchone()
         return _info_decoder.decode(body)
+
+    def set_info(self, info: CollectionInfo) -> None:
+        """Replace the stored settings (the changeable ones: search defaults, ``ef_search``)."""
+        with self._transaction() as conn:
+            conn.execute("UPDATE info SET body = ?", (_encode(info),))
 
     def close(self) -> None:
         with self._all_lock:
@@ -166,10 +178,12 @@ class Documents:
         texts: list[str | None],
         metadatas: list[Metadata | None],
         terms: list[str],
+        words: Sequence[str] = (),
     ) -> tuple[np.ndarray, np.ndarray]:
         """Write a batch in one transaction; return ``(new_labels, replaced_labels)``.
 
-        ``terms`` are the texts' :func:`lexical.terms_text`, indexed in the same transaction.
+        ``terms`` are the texts' analysed terms joined by spaces, indexed in the same
+        transaction; ``words`` the batch's distinct words, added to the lexicon if it has one.
         """
         with self._transaction() as conn:
             seq, first = conn.execute("SELECT seq + 1, next_label FROM state").fetchone()
@@ -200,6 +214,10 @@ class Documents:
                 f"INSERT INTO {LEXICAL_TABLE} (rowid, terms) VALUES (?, ?)",
                 ((label, t) for label, t in zip(plain, terms, strict=True) if t),
             )
+            if words:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO lexicon VALUES (?)", ((word,) for word in words)
+                )
             conn.execute("UPDATE state SET seq = ?, next_label = ?", (seq, first + len(ids)))
         return labels, replaced
 
@@ -223,7 +241,7 @@ class Documents:
             conn.execute("UPDATE state SET seq = ?", (seq,))
         return len(existing)
 
-    def ensure_lexical(self) -> bool:
+    def ensure_lexical(self, analyzer: Analyzer) -> bool:
         """Create and fill the lexical table if this file predates it; True if it did."""
         with self._reader() as conn:
             exists = conn.execute(
@@ -236,7 +254,7 @@ class Documents:
             rows = conn.execute("SELECT label, text FROM documents WHERE text IS NOT NULL")
             conn.executemany(
                 f"INSERT INTO {LEXICAL_TABLE} (rowid, terms) VALUES (?, ?)",
-                ((label, t) for label, text in rows for t in [terms_text(text)] if t),
+                ((label, t) for label, text in rows for t in [analyzer.terms_text(text)] if t),
             )
         return True
 
@@ -424,6 +442,14 @@ class Documents:
             np.fromiter((r[0] for r in rows), np.int64, len(rows)),
             np.fromiter((r[1] for r in rows), np.float64, len(rows)),
         )
+
+    def lexicon(self) -> list[str] | None:
+        """Every word of the lexicon; ``None`` for a collection without one (legacy)."""
+        with self._reader() as conn:
+            try:
+                return [word for (word,) in conn.execute("SELECT word FROM lexicon")]
+            except sqlite3.OperationalError:  # "no such table": created before typo tolerance
+                return None
 
     def tombstones_after(self, seq: int) -> np.ndarray:
         with self._reader() as conn:

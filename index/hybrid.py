@@ -15,12 +15,11 @@ import numpy as np
 
 from .errors import InvalidArgumentError
 from .filters import check_where
-from .fusion import DEFAULT_ALPHA, DEFAULT_CANDIDATES, fuse, rank
+from .fusion import DEFAULT_CANDIDATES, fuse, rank
 from .graph import distances, score_function
-from .lexical import query_terms
 from .schemas import Hit
 from .textsearch import TextSearch
-from .validation import check_ef, check_k, check_query_texts, check_vectors
+from .validation import check_alpha, check_ef, check_k, check_query_texts, check_vectors
 from .vector_search import VectorSearch
 
 
@@ -33,13 +32,19 @@ class HybridSearch(VectorSearch):
         return self._text.wait(timeout)
 
     def search_text(
-        self, texts: Sequence[str], k: int = 10, where: dict[str, Any] | None = None
+        self,
+        texts: Sequence[str],
+        k: int = 10,
+        where: dict[str, Any] | None = None,
+        *,
+        typo_tolerance: bool = True,
     ) -> list[list[Hit]]:
         """BM25 top-k for each text among documents matching ``where`` (lexical search).
 
-        Any text is safe: it is tokenised as documents are (``lexical.py``), never parsed as
-        FTS5 syntax; a text with no indexed word finds nothing. ``score`` and ``lexical_score``
-        are the BM25 score, ``distance`` is NaN.
+        Any text is safe: it is analysed as documents are (``analysis/``), never parsed as
+        FTS5 syntax; a text with no indexed word finds nothing, unless ``typo_tolerance``
+        finds known words a typo away (``typos.py``). ``score`` and ``lexical_score`` are the
+        BM25 score, ``distance`` is NaN.
         """
         self._check_open()
         texts = check_query_texts(texts)
@@ -47,7 +52,7 @@ class HybridSearch(VectorSearch):
         where = check_where(where)
         results = []
         for text in texts:
-            scored = self._text.search(query_terms(text), k, where)
+            scored = self._text.search(self._text.query(text, typo_tolerance), k, where)
             labels, scores = scored.labels.tolist(), scored.scores.tolist()
             rows = self._docs.by_labels(labels)
             results.append(
@@ -66,27 +71,31 @@ class HybridSearch(VectorSearch):
         k: int = 10,
         where: dict[str, Any] | None = None,
         *,
-        alpha: float = DEFAULT_ALPHA,
+        alpha: float | None = None,
         ef: int | None = None,
         candidates: int = DEFAULT_CANDIDATES,
+        typo_tolerance: bool = True,
     ) -> list[list[Hit]]:
         """Lexical and vector search fused (``fusion.py``): ``texts[i]`` is the query's text
         and ``vectors[i]`` its embedding. ``alpha`` weighs the vector side: 0 ranks by BM25
-        only, 1 by the vector only. ``score`` is the fused score; ``lexical_score`` and
-        ``vector_score`` are the raw parts."""
+        only, 1 by the vector only; ``None`` takes the collection's default. ``score`` is the
+        fused score; ``lexical_score`` and ``vector_score`` are the raw parts."""
         self._check_open()
         texts = check_query_texts(texts)
         queries = check_vectors(vectors, self.dim, len(texts))
         check_k(k)
         check_ef(ef)
-        if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 <= alpha <= 1:
-            raise InvalidArgumentError("alpha must be a number from 0 to 1", param="alpha")
+        if alpha is None:
+            alpha = self.info.search_defaults.alpha
+        check_alpha(alpha)
         if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
             raise InvalidArgumentError("candidates must be a positive integer", param="candidates")
         where = check_where(where)
         results = []
         for text, query in zip(texts, queries, strict=True):
-            found = self.hybrid_candidates(text, query, max(candidates, k), where, ef)
+            found = self.hybrid_candidates(
+                text, query, max(candidates, k), where, ef, typo_tolerance=typo_tolerance
+            )
             fused = fuse(found.vector, found.lexical, float(alpha))
             top = rank(found.labels, fused, k)
             rows = self._docs.by_labels(found.labels[top].tolist())
@@ -113,13 +122,15 @@ class HybridSearch(VectorSearch):
         n: int = DEFAULT_CANDIDATES,
         where: dict[str, Any] | None = None,
         ef: int | None = None,
+        *,
+        typo_tolerance: bool = True,
     ) -> Candidates:
         """The union of both sides' top ``n``, each with its real score on both sides.
 
         Arguments are assumed valid (see :meth:`hybrid`); the benchmark calls this directly to
         compare fusion rules on the same candidates.
         """
-        lexical = self._text.search(query_terms(text), n, where)
+        lexical = self._text.search(self._text.query(text, typo_tolerance), n, where)
         with self._graph_search(ef):
             v_labels, v_distances = self._vector_top(query, n, where)
         only_lexical = np.setdiff1d(lexical.labels.astype(np.int64), v_labels.astype(np.int64))

@@ -1,21 +1,23 @@
-"""Lexical search: the tokeniser, the BM25 formula, and an in-memory BM25 accelerator.
+"""Lexical search: the BM25 formula, a query's weighted terms, and an in-memory BM25 accelerator.
 
-Tokens: NFKC-normalise, lowercase, then maximal runs of Unicode letters and digits
-(``[^\\W_]+``): ``"Foo-bar_BAZ 3.5"`` -> ``foo bar baz 3 5``. No stemming, no stopwords. A
-document is stored in SQLite FTS5 as its tokens joined by spaces, under FTS5's ``ascii``
-tokeniser, which splits only on ASCII non-alphanumerics: so FTS5 sees exactly these tokens, and
-a query token, double-quoted, is always one plain FTS5 term (user text never reaches FTS5
-syntax: quotes, ``NEAR``, ``*``, ``-`` or ``AND`` are separators or ordinary words here).
+Terms come from the collection's analyzer (``analysis/``). A document is stored in SQLite FTS5 as
+its terms joined by spaces, under FTS5's ``ascii`` tokeniser, which splits only on ASCII
+non-alphanumerics: so FTS5 sees exactly these terms, and a query term, double-quoted, is always
+one plain FTS5 term (user text never reaches FTS5 syntax: quotes, ``NEAR``, ``*``, ``-`` or
+``AND`` are separators or ordinary words here).
 
 BM25, as FTS5's ``bm25()`` computes it (so the FTS5 path and the accelerator agree)::
 
     score(d, q) = sum over distinct query terms t in d of
-                  idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * |d| / avgdl))
+                  w(t) * idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * |d| / avgdl))
     idf(t) = max(ln((N - df + 0.5) / (df + 0.5)), 1e-6)
 
-with k1 = 1.2, b = 0.75 (Robertson's standard values, not tuned here), N the number of
-documents with at least one token, |d| a document's token count and avgdl their mean. A term in
-more than half the documents is thus worth almost nothing, as in FTS5.
+with k1 = 1.2, b = 0.75 (Robertson's standard values; measured against Anserini's 0.9 / 0.4 on
+six collections, ``benchmarks/README.md``), N the number of documents with at least one term,
+|d| a document's term count and avgdl their mean. A term in more than half the documents is
+thus worth almost nothing, as in FTS5. ``w(t)`` is the term's weight in the query
+(:class:`LexicalQuery`): how often the query repeats it (as Lucene and FTS5 count a repeated
+clause: it matters for long, descriptive queries), or less than 1 for a typo correction.
 
 :class:`LexicalIndex` holds the same postings as numpy arrays, so a query scores every
 document in a few vectorised passes instead of FTS5's per-row ``bm25()`` calls (~150 ms at
@@ -26,10 +28,9 @@ derived view: built from the FTS5 table at open, updated after each committed wr
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -38,26 +39,28 @@ from .rwlock import ReadWriteLock
 K1 = 1.2
 B = 0.75
 MIN_IDF = 1e-6
-_TOKEN = re.compile(r"[^\W_]+")
 
 
-def tokenize(text: str) -> list[str]:
-    """The tokens of ``text``, in order, repeats kept."""
-    return _TOKEN.findall(unicodedata.normalize("NFKC", text).lower())
+@dataclass(frozen=True)
+class LexicalQuery:
+    """A query's distinct terms and their weights (repeats counted; corrections below 1)."""
 
+    terms: tuple[str, ...]
+    weights: tuple[float, ...]
 
-def terms_text(text: str | None) -> str:
-    """What FTS5 stores for a document: its tokens joined by single spaces."""
-    return " ".join(tokenize(text)) if text else ""
+    @classmethod
+    def counting(cls, terms: Sequence[str]) -> LexicalQuery:
+        """Each distinct term weighted by how often it occurs, in first-seen order."""
+        counts = Counter(terms)
+        return cls(tuple(counts), tuple(float(n) for n in counts.values()))
 
-
-def query_terms(text: str) -> list[str]:
-    """A query's distinct tokens, in first-seen order (a repeated word counts once)."""
-    return list(dict.fromkeys(tokenize(text)))
+    def __bool__(self) -> bool:
+        return bool(self.terms)
 
 
 def match_expression(terms: Sequence[str]) -> str:
-    """An FTS5 ``MATCH`` string ORing the terms, each quoted (tokens hold no quotes)."""
+    """An FTS5 ``MATCH`` string ORing the terms, each quoted (terms hold no quotes). A term given
+    twice counts twice in FTS5's ``bm25()``, as in :class:`LexicalQuery`."""
     return " OR ".join(f'"{term}"' for term in terms)
 
 
@@ -118,7 +121,7 @@ class LexicalIndex:
 
     @property
     def size(self) -> int:
-        """Documents with at least one token."""
+        """Documents with at least one term."""
         return len(self._label_slot)
 
     # -- writes -------------------------------------------------------------------------------
@@ -206,18 +209,22 @@ class LexicalIndex:
 
     # -- reads --------------------------------------------------------------------------------
 
-    def scores(self, terms: Sequence[str]) -> Scores:
-        """BM25 of every document for the (distinct) ``terms``, as a dense array by slot."""
+    def scores(self, query: LexicalQuery) -> Scores:
+        """BM25 of every document for ``query``, as a dense array by slot."""
         with self._lock.reading():
             n_slots = len(self._slot_terms)
             n_docs = len(self._label_slot)
-            found = [self._vocab[t] for t in dict.fromkeys(terms) if t in self._vocab]
-            found = [tid for tid in found if self._df[tid] > 0]
+            vocab, df = self._vocab, self._df
+            found = [
+                (vocab[t], w)
+                for t, w in zip(query.terms, query.weights, strict=True)
+                if t in vocab and df[vocab[t]] > 0
+            ]
             if not found or not n_docs:
                 return Scores(np.zeros(n_slots), self._slot_label)
             slot_parts, weight_parts = [], []
-            for tid in found:
-                weight = idf(n_docs, int(self._df[tid]))
+            for tid, term_weight in found:
+                weight = term_weight * idf(n_docs, int(df[tid]))
                 for i, segment in enumerate(self._segments):
                     postings = segment.postings(tid)
                     if postings is not None:

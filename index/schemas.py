@@ -7,8 +7,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 import numpy as np
 
+from .fusion import DEFAULT_ALPHA, LEGACY_ALPHA
+
 Metric = Literal["cosine", "ip", "l2"]
 METRICS: tuple[str, ...] = ("cosine", "ip", "l2")
+Mode = Literal["vector", "lexical", "hybrid"]
+MODES: tuple[str, ...] = ("vector", "lexical", "hybrid")
 
 MetadataValue = str | int | float | bool | list[str | int | float | bool]
 Metadata = dict[str, MetadataValue]
@@ -27,8 +31,41 @@ class HnswParams(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     ef_search: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 160
 
 
+class LexicalSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """How a collection's texts are analysed for BM25 (``analysis/``), fixed at creation.
+
+    ``language`` is a Snowball stemmer's name (``"english"``, ``"german"``, ...) or ``"none"``
+    (lower-cased words, no stemming, no stopwords).
+    """
+
+    language: str = "english"
+
+
+class SearchDefaults(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """What a text query does when it names no ``mode`` / ``alpha``; changeable later.
+
+    Defaults chosen by leave-one-dataset-out over six labeled collections
+    (``benchmarks/README.md``, "Relevance"): hybrid at alpha 0.3 ranked at or above both of its
+    parts on every one of them.
+    """
+
+    mode: Mode = "hybrid"
+    alpha: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = DEFAULT_ALPHA
+
+
+#: Collections created before analyzers and per-collection defaults existed keep what they had:
+#: today's tokeniser without query-term weighting or typo tolerance, vector search by default,
+#: and hybrid's alpha 0.4.
+LEGACY_LEXICAL = LexicalSettings(language="none")
+LEGACY_SEARCH = SearchDefaults(mode="vector", alpha=LEGACY_ALPHA)
+
+
 class CollectionInfo(msgspec.Struct, kw_only=True, frozen=True):
-    """What a collection was created with; ``metadata`` is the caller's own, stored verbatim."""
+    """What a collection was created with; ``metadata`` is the caller's own, stored verbatim.
+
+    ``lexical`` and ``search`` are ``None`` in collections created before they existed (see
+    ``LEGACY_LEXICAL`` and ``LEGACY_SEARCH``); ``legacy`` tells such collections apart.
+    """
 
     name: str
     dim: int
@@ -36,6 +73,20 @@ class CollectionInfo(msgspec.Struct, kw_only=True, frozen=True):
     hnsw: HnswParams
     metadata: dict[str, Any]
     created_at: int  # unix seconds
+    lexical: LexicalSettings | None = None
+    search: SearchDefaults | None = None
+
+    @property
+    def legacy(self) -> bool:
+        return self.lexical is None
+
+    @property
+    def lexical_settings(self) -> LexicalSettings:
+        return self.lexical or LEGACY_LEXICAL
+
+    @property
+    def search_defaults(self) -> SearchDefaults:
+        return self.search or LEGACY_SEARCH
 
 
 class Record(msgspec.Struct, kw_only=True):

@@ -20,10 +20,11 @@ import shutil
 import threading
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
+from .analysis import Analyzer
 from .collection import Collection
 from .documents import Documents, now
 from .errors import (
@@ -33,15 +34,31 @@ from .errors import (
     StoreClosedError,
     StoreLockedError,
 )
-from .schemas import METRICS, CollectionInfo, HnswParams, Metric
+from .schemas import (
+    METRICS,
+    CollectionInfo,
+    HnswParams,
+    LexicalSettings,
+    Metric,
+    SearchDefaults,
+)
 from .snapshots import fsync_path
 from .validation import check_collection_name
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Snapshot a collection's graph once this many documents changed since the last snapshot (or a
 #: fifth of the collection, if more): bounds the replay a crash costs on the next open.
 DEFAULT_SNAPSHOT_EVERY = 5_000
+
+
+def _convert(value: T, type_: type[T], param: str) -> T:
+    """Struct constructors do not check bounds; a round trip through msgspec does."""
+    try:
+        return msgspec.convert(msgspec.to_builtins(value), type_)
+    except (msgspec.ValidationError, TypeError) as exc:
+        raise InvalidArgumentError(f"invalid {param} parameters: {exc}", param=param) from None
 
 
 class Store:
@@ -99,8 +116,15 @@ class Store:
         metric: Metric = "cosine",
         hnsw: HnswParams | None = None,
         metadata: dict[str, Any] | None = None,
+        *,
+        lexical: LexicalSettings | None = None,
+        search: SearchDefaults | None = None,
     ) -> Collection:
-        """Create an empty collection; :class:`CollectionExistsError` if the name is taken."""
+        """Create an empty collection; :class:`CollectionExistsError` if the name is taken.
+
+        ``lexical`` (the analyzer) is fixed for the collection's life; ``search`` (default
+        mode and alpha) can change later (:meth:`Collection.configure`).
+        """
         check_collection_name(name)
         if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 65_536:
             raise InvalidArgumentError("dim must be an integer from 1 to 65536", param="dim")
@@ -108,18 +132,25 @@ class Store:
             raise InvalidArgumentError(
                 f"metric must be one of {', '.join(METRICS)}", param="metric"
             )
-        try:  # Struct constructors do not check bounds; a round trip through msgspec does
-            hnsw = msgspec.convert(msgspec.to_builtins(hnsw or HnswParams()), HnswParams)
-        except (msgspec.ValidationError, TypeError) as exc:
-            raise InvalidArgumentError(f"invalid hnsw parameters: {exc}", param="hnsw") from None
+        hnsw = _convert(hnsw or HnswParams(), HnswParams, "hnsw")
         try:
             metadata = msgspec.json.decode(msgspec.json.encode(metadata or {}), type=dict)
         except (msgspec.ValidationError, msgspec.EncodeError, TypeError) as exc:
             raise InvalidArgumentError(
                 f"metadata must be a JSON object: {exc}", param="metadata"
             ) from None
+        lexical = _convert(lexical or LexicalSettings(), LexicalSettings, "lexical")
+        Analyzer.for_language(lexical.language)  # raises, naming lexical.language, if unknown
+        search = _convert(search or SearchDefaults(), SearchDefaults, "search")
         info = CollectionInfo(
-            name=name, dim=dim, metric=metric, hnsw=hnsw, metadata=metadata, created_at=now()
+            name=name,
+            dim=dim,
+            metric=metric,
+            hnsw=hnsw,
+            metadata=metadata,
+            created_at=now(),
+            lexical=lexical,
+            search=search,
         )
         with self._mutex:
             self._check_open()

@@ -12,14 +12,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
+from .analysis import Analyzer
 from .documents import Documents
 from .filters import compile_predicate
-from .lexical import LexicalIndex, Scores, top_n
+from .lexical import LexicalIndex, LexicalQuery, Scores, top_n
+from .typos import TYPO_WEIGHT, Lexicon
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +41,18 @@ class Scored:
 
 
 class TextSearch:
-    def __init__(self, docs: Documents, name: str) -> None:
+    """``analyzer`` analyses documents and queries alike; ``weigh_repeats`` counts a query's
+    repeated terms (off only for collections created before it, which keep their ranking)."""
+
+    def __init__(
+        self, docs: Documents, name: str, analyzer: Analyzer, *, weigh_repeats: bool = True
+    ) -> None:
         self._docs = docs
         self._name = name
+        self.analyzer = analyzer
+        self._weigh_repeats = weigh_repeats
         self._index = LexicalIndex()
+        self._lexicon: Lexicon | None = None
         self._ready = threading.Event()
 
     # -- building and writes (the caller holds the collection's write lock) -------------------
@@ -57,10 +67,16 @@ class TextSearch:
                     index = LexicalIndex()
                     for rows in self._docs.lexical_rows():
                         index.add([label for label, _ in rows], [terms for _, terms in rows])
+                    words = self._docs.lexicon()
+                    lexicon = None
+                    if words is not None:
+                        lexicon = Lexicon()
+                        lexicon.add(words)
                 except Exception:
                     log.exception("collection %s: lexical accelerator not built", self._name)
                     return
                 self._index = index
+                self._lexicon = lexicon
                 self._ready.set()
                 log.info(
                     "collection %s: lexical index of %d documents built in %.3f s",
@@ -78,17 +94,57 @@ class TextSearch:
     def ready(self) -> bool:
         return self._ready.is_set()
 
-    def apply(self, labels: np.ndarray, terms: Sequence[str], removed: np.ndarray) -> None:
+    def apply(
+        self,
+        labels: np.ndarray,
+        terms: Sequence[str],
+        removed: np.ndarray,
+        words: Sequence[str] = (),
+    ) -> None:
         if not self._ready.is_set():
             return  # the builder, which holds the write lock, has not read SQLite yet
         self._index.remove(removed.tolist())
         self._index.add(labels.tolist(), terms)
+        if self._lexicon is not None:
+            self._lexicon.add(words)
+
+    def new_words(self, words: Iterable[str]) -> list[str]:
+        """The distinct ``words`` the lexicon may lack (all of them until it is loaded)."""
+        lexicon = self._lexicon if self._ready.is_set() else None
+        distinct = dict.fromkeys(words)
+        return [w for w in distinct if lexicon is None or w not in lexicon]
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def query(self, text: str, typo_tolerance: bool = True) -> LexicalQuery:
+        """The weighted terms of a query text: its analysed terms (repeats counted), plus, for
+        each word the collection has never indexed, the words within a typo of it
+        (``typos.py``), weighted ``TYPO_WEIGHT``. Corrections need the in-memory index; until
+        it is built a query matches exactly."""
+        words = self.analyzer.words(text)
+        terms = self.analyzer.stems(words)
+        if not self._weigh_repeats:
+            terms = list(dict.fromkeys(terms))
+        query = LexicalQuery.counting(terms)
+        lexicon = self._lexicon
+        if not typo_tolerance or lexicon is None or not self._ready.is_set():
+            return query
+        weights = dict(zip(query.terms, query.weights, strict=True))
+        for word in dict.fromkeys(words):
+            near = [match for match, _ in lexicon.near(word)]
+            for stem in self.analyzer.stems(near):
+                weights.setdefault(stem, TYPO_WEIGHT)
+        return LexicalQuery(tuple(weights), tuple(weights.values()))
 
     # -- reads --------------------------------------------------------------------------------
 
-    def search(self, terms: Sequence[str], n: int, where: dict[str, Any] | None) -> Scored:
+    def search(self, query: LexicalQuery, n: int, where: dict[str, Any] | None) -> Scored:
         """BM25 top ``n`` among documents matching ``where``."""
         if not self._ready.is_set():
+            # FTS5 counts a repeated phrase as often as it is given: repeat integer weights.
+            terms = [
+                t for t, w in zip(query.terms, query.weights, strict=True) for _ in range(int(w))
+            ]
             labels, scores = self._docs.lexical_search(terms, n, where)
             docs = self._docs
 
@@ -98,7 +154,7 @@ class TextSearch:
                 return np.fromiter((lookup.get(x, 0.0) for x in wanted.tolist()), np.float64)
 
             return Scored(labels, scores, fts_score_of)
-        all_scores = self._index.scores(terms)
+        all_scores = self._index.scores(query)
         if where is None:
             labels, values = all_scores.top(n)
         else:

@@ -143,9 +143,14 @@ def check_k(k: Any) -> None:
         raise InvalidArgumentError(f"k must be an integer from 1 to {MAX_K}", param="k")
 
 
-def check_ef(ef: Any) -> None:
+def check_ef(ef: Any, param: str = "ef") -> None:
     if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or not 1 <= ef <= 4096):
-        raise InvalidArgumentError("ef must be an integer from 1 to 4096", param="ef")
+        raise InvalidArgumentError(f"{param} must be an integer from 1 to 4096", param=param)
+
+
+def check_alpha(alpha: Any) -> None:
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 <= alpha <= 1:
+        raise InvalidArgumentError("alpha must be a number from 0 to 1", param="alpha")
 
 
 def check_query_texts(texts: Any) -> list[str]:

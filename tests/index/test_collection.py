@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from index import Collection, InvalidArgumentError, Store
+from index import Collection, InvalidArgumentError, LexicalSettings, SearchDefaults, Store
 
 Vectors = Callable[[int, int], np.ndarray]
 
@@ -210,3 +211,51 @@ def test_deleted_slots_are_reused(col: Collection, unit_vectors: Vectors) -> Non
     # 10 rounds wrote 2,000 versions; without slot reuse the graph would hold them all.
     assert col._graph._index.get_current_count() <= 400
     assert col.count() == 100
+
+
+def test_configure_changes_defaults_durably(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        col = store.create_collection("c", dim=4)
+        assert col.info.search_defaults == SearchDefaults()  # hybrid, alpha 0.3
+        assert col.info.lexical_settings == LexicalSettings(language="english")
+        info = col.configure(mode="lexical", ef_search=64)
+        assert info.search_defaults == SearchDefaults(mode="lexical", alpha=0.3)
+        assert info.hnsw.ef_search == 64 and col._graph._index.ef == 64
+        col.configure(alpha=0.7)
+    with Store(tmp_path) as store:
+        col = store.get_collection("c")
+        assert col.info.search_defaults == SearchDefaults(mode="lexical", alpha=0.7)
+        assert col.info.hnsw.ef_search == 64 and col._graph._index.ef == 64
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"mode": "fuzzy"}, "mode"),
+        ({"alpha": 1.5}, "alpha"),
+        ({"alpha": True}, "alpha"),
+        ({"ef_search": 0}, "ef_search"),
+        ({"ef_search": 5000}, "ef_search"),
+    ],
+)
+def test_configure_refuses_bad_values_and_changes_nothing(
+    store: Store, kwargs: dict[str, object], param: str
+) -> None:
+    col = store.create_collection("c", dim=4)
+    with pytest.raises(InvalidArgumentError) as caught:
+        col.configure(**kwargs)  # type: ignore[arg-type]
+    assert caught.value.param == param
+    assert col.info.search_defaults == SearchDefaults()
+
+
+def test_create_with_lexical_and_search_settings(store: Store) -> None:
+    col = store.create_collection(
+        "c", dim=4, lexical=LexicalSettings(language="german"), search=SearchDefaults(alpha=0.6)
+    )
+    assert col.info.lexical_settings.language == "german"
+    assert col.info.search_defaults.alpha == 0.6
+    with pytest.raises(InvalidArgumentError) as caught:
+        store.create_collection("d", dim=4, lexical=LexicalSettings(language="klingon"))
+    assert caught.value.param == "lexical.language"
+    with pytest.raises(InvalidArgumentError):
+        store.create_collection("e", dim=4, search=SearchDefaults(alpha=2.0))

@@ -16,7 +16,6 @@ import pytest
 
 from index import Collection, Record, Store
 from index.documents import LEXICAL_TABLE
-from index.lexical import terms_text
 from tests.index.crash_writer import batch, expected_state
 
 WRITER = Path(__file__).with_name("crash_writer.py")
@@ -170,6 +169,7 @@ def check_lexical(col: Collection, sample: list[Record]) -> None:
     it first (or tied first) through FTS5 and through the accelerator."""
     with sqlite3.connect(col._docs.path) as conn:
         fts = dict(conn.execute(f"SELECT rowid, terms FROM {LEXICAL_TABLE}"))
+        terms_text = col._text.analyzer.terms_text
         docs = {label: terms_text(text) for label, text in conn.execute(_TEXTS)}
     assert fts == {label: terms for label, terms in docs.items() if terms}
     assert col.lexical_ready(timeout=30)

@@ -40,7 +40,7 @@ def expected_fusion(col: Collection, text: str, query: np.ndarray, alpha: float)
     ids = [r.id for r in records]
     vectors = np.stack([r.vector for r in records if r.vector is not None])
     cosine = vectors @ query / np.linalg.norm(vectors, axis=1) / np.linalg.norm(query)
-    bm25 = reference_bm25(CORPUS, text)  # type: ignore[arg-type]
+    bm25 = reference_bm25(CORPUS, text, col._text.analyzer)  # type: ignore[arg-type]
     lexical = np.array([bm25.get(i, 0.0) for i in ids])
     fused = alpha * zscore(cosine) + (1 - alpha) * zscore(lexical)
     return sorted(zip(fused, ids, cosine, lexical, strict=True), key=lambda t: -t[0])

@@ -1,5 +1,7 @@
 """Lexical search (``index/lexical.py``, ``index/textsearch.py``): BM25 by hand, both paths
-(FTS5 before the accelerator is ready, the accelerator after), safety, filters, consistency."""
+(FTS5 before the accelerator is ready, the accelerator after), safety, filters, consistency,
+for the ``none`` analyzer and for English (stems and stopwords; ``tests/index/test_analysis.py``
+checks the analyzers themselves)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import Collection, Store
+from index import Collection, LexicalSettings, Store
+from index.analysis import Analyzer
 from index.documents import LEXICAL_TABLE
-from index.lexical import LexicalIndex, match_expression, terms_text, tokenize
+from index.lexical import LexicalIndex, LexicalQuery, match_expression
 
 CORPUS = {
     "cat": "The cat sat on the mat.",
@@ -40,13 +43,21 @@ HOSTILE = [
 ]
 
 
-def reference_bm25(texts: dict[str, str], query: str) -> dict[str, float]:
-    """Plain BM25 written out from the formula in ``lexical.py``, independent of the code."""
-    docs = {id_: Counter(tokenize(t)) for id_, t in texts.items() if tokenize(t or "")}
+NONE = Analyzer.for_language("none")
+
+
+def reference_bm25(
+    texts: dict[str, str], query: str, analyzer: Analyzer = NONE, repeats: bool = True
+) -> dict[str, float]:
+    """Plain BM25 written out from the formula in ``lexical.py``, independent of the code: a
+    query term counts as often as the query repeats it (once each when ``repeats`` is off)."""
+    terms = analyzer.terms
+    docs = {id_: Counter(terms(t)) for id_, t in texts.items() if terms(t or "")}
     n = len(docs)
     avgdl = sum(sum(c.values()) for c in docs.values()) / n
     scores: dict[str, float] = {}
-    for term in dict.fromkeys(tokenize(query)):
+    wanted = Counter(terms(query))
+    for term, times in wanted.items():
         df = sum(term in c for c in docs.values())
         if not df:
             continue
@@ -56,7 +67,8 @@ def reference_bm25(texts: dict[str, str], query: str) -> dict[str, float]:
             if tf:
                 dl = sum(counts.values())
                 norm = 1.2 * (1 - 0.75 + 0.75 * dl / avgdl)
-                scores[id_] = scores.get(id_, 0.0) + idf * tf * 2.2 / (tf + norm)
+                weight = times if repeats else 1
+                scores[id_] = scores.get(id_, 0.0) + weight * idf * tf * 2.2 / (tf + norm)
     return scores
 
 
@@ -71,6 +83,15 @@ def path(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+@pytest.fixture(params=["none", "english"])
+def analyzer(request: pytest.FixtureRequest) -> Analyzer:
+    return Analyzer.for_language(request.param)
+
+
+def create(store: Store, analyzer: Analyzer, name: str = "lex") -> Collection:
+    return store.create_collection(name, dim=4, lexical=LexicalSettings(language=analyzer.language))
+
+
 def use(col: Collection, path: str) -> Collection:
     assert col.lexical_ready(timeout=10)
     if path == "fts5":
@@ -79,8 +100,8 @@ def use(col: Collection, path: str) -> Collection:
 
 
 @pytest.fixture
-def col(store: Store, path: str) -> Collection:
-    col = store.create_collection("lex", dim=4)
+def col(store: Store, path: str, analyzer: Analyzer) -> Collection:
+    col = create(store, analyzer)
     fill(col, CORPUS)
     return use(col, path)
 
@@ -90,22 +111,33 @@ def ranked(col: Collection, query: str, **kwargs: object) -> list[tuple[str, flo
     return [(h.id, h.score) for h in hits]
 
 
-def test_tokens_and_fts5_terms() -> None:
-    assert tokenize("Foo-bar_BAZ 3.5 Café ﬁsh") == ["foo", "bar", "baz", "3", "5", "café", "fish"]
-    assert terms_text(None) == "" and terms_text("?!") == ""
-    assert match_expression(["a", "near"]) == '"a" OR "near"'
+def test_fts5_terms() -> None:
+    assert NONE.terms_text(None) == "" and NONE.terms_text("?!") == ""
+    assert match_expression(["a", "near", "a"]) == '"a" OR "near" OR "a"'
+    assert LexicalQuery.counting(["b", "a", "b"]) == LexicalQuery(("b", "a"), (2.0, 1.0))
 
 
 @pytest.mark.parametrize(
-    "query", ["cat", "the cat sat", "cats dogs sea", "SEA sea deep", "sun moon stars and"]
+    "query",
+    ["cat", "the cat sat", "cats dogs sea", "SEA sea deep", "sun moon stars and", "dog DOGS dogs"],
 )
-def test_scores_equal_a_hand_computed_bm25(col: Collection, query: str) -> None:
-    expected = reference_bm25(CORPUS, query)  # type: ignore[arg-type]
-    got = ranked(col, query)
+def test_scores_equal_a_hand_computed_bm25(col: Collection, analyzer: Analyzer, query: str) -> None:
+    expected = reference_bm25(CORPUS, query, analyzer)  # type: ignore[arg-type]
+    got = ranked(col, query, typo_tolerance=False)
     assert dict(got) == pytest.approx(expected, rel=1e-9)
     assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)
 
 
+def test_english_stems_and_drops_stopwords(store: Store, path: str) -> None:
+    col = create(store, Analyzer.for_language("english"))
+    fill(col, CORPUS)
+    use(col, path)
+    assert {i for i, _ in ranked(col, "dogs")} == {"dog", "cats"}  # dog ~ dogs ~ DOGS
+    assert {i for i, _ in ranked(col, "catting")} == {"cat", "cats"}
+    assert ranked(col, "the and is") == []  # stopwords only: nothing to match
+
+
+@pytest.mark.parametrize("analyzer", [NONE], indirect=False)
 def test_one_score_by_hand(col: Collection) -> None:
     # "deep": only in "fish" (tf 1, 9 tokens); N = 6 documents with tokens, 36 tokens in all:
     # ln(5.5 / 1.5) * 2.2 / (1 + 1.2 * (0.25 + 0.75 * 9 / 6)) = 1.29928 * 2.2 / 2.65
@@ -114,25 +146,27 @@ def test_one_score_by_hand(col: Collection) -> None:
 
 
 @pytest.mark.parametrize("query", HOSTILE)
-def test_any_text_is_safe(col: Collection, query: str) -> None:
-    expected = reference_bm25(CORPUS, query)  # type: ignore[arg-type]
-    assert dict(ranked(col, query)) == pytest.approx(expected)  # words, never FTS5 syntax
+def test_any_text_is_safe(col: Collection, analyzer: Analyzer, query: str) -> None:
+    expected = reference_bm25(CORPUS, query, analyzer)  # type: ignore[arg-type]
+    got = ranked(col, query, typo_tolerance=False)
+    assert dict(got) == pytest.approx(expected)  # words, never FTS5 syntax
     if "cat" in query:
         assert "cat" in expected
+    ranked(col, query)  # and with typo tolerance
 
 
-def test_filters(col: Collection) -> None:
-    expected = reference_bm25(CORPUS, "the sat")  # type: ignore[arg-type]
+def test_filters(col: Collection, analyzer: Analyzer) -> None:
+    expected = reference_bm25(CORPUS, "the sat", analyzer)  # type: ignore[arg-type]
     del expected["cat"]
     assert dict(ranked(col, "the sat", where={"i": {"$gte": 1}})) == pytest.approx(expected)
     got = dict(ranked(col, "the cats sea", where={"i": {"$in": [0, 2]}}))
-    expected = reference_bm25(CORPUS, "the cats sea")  # type: ignore[arg-type]
+    expected = reference_bm25(CORPUS, "the cats sea", analyzer)  # type: ignore[arg-type]
     assert got == pytest.approx({k: expected[k] for k in ("cat", "cats")})
     assert ranked(col, "cat", where={"i": {"$gt": 100}}) == []
 
 
-def test_upsert_replaces_and_delete_forgets(store: Store, path: str) -> None:
-    col = use(store.create_collection("lex", dim=4), path)
+def test_upsert_replaces_and_delete_forgets(store: Store, path: str, analyzer: Analyzer) -> None:
+    col = use(create(store, analyzer), path)
     corpus = dict(CORPUS)
     fill(col, corpus)
     col.upsert(["cat"], np.ones((1, 4)), ["a mouse under the table"])
@@ -140,32 +174,36 @@ def test_upsert_replaces_and_delete_forgets(store: Store, path: str) -> None:
     corpus["cat"] = "a mouse under the table"
     del corpus["sun"]
     for query in ("cat mat", "mouse table", "moon", "the"):
-        assert dict(ranked(col, query)) == pytest.approx(reference_bm25(corpus, query))  # type: ignore[arg-type]
+        expected = reference_bm25(corpus, query, analyzer)  # type: ignore[arg-type]
+        assert dict(ranked(col, query)) == pytest.approx(expected)
 
 
-def consistent(col: Collection, corpus: dict[str, str | None]) -> None:
+def consistent(col: Collection, corpus: dict[str, str | None], repeats: bool = True) -> None:
     """The FTS5 table holds exactly the live documents' terms; both paths score alike."""
+    analyzer = col._text.analyzer
     with sqlite3.connect(col._docs.path) as conn:
         stored = dict(conn.execute(f"SELECT rowid, terms FROM {LEXICAL_TABLE}"))
         labels = dict(conn.execute("SELECT id, label FROM documents"))
+    terms_text = analyzer.terms_text
     expected = {labels[i]: terms_text(t) for i, t in corpus.items() if terms_text(t)}
     assert stored == expected
     assert col.lexical_ready(timeout=10)
-    for query in ("cat dogs", "the sea", "mouse"):
-        fast = ranked(col, query)
+    for query in ("cat dogs", "the sea", "mouse", "sea SEA sea"):
+        fast = ranked(col, query, typo_tolerance=False)
         col._text._ready.clear()
         slow = ranked(col, query)
         col._text._ready.set()
         assert [i for i, _ in fast] == [i for i, _ in slow]
-        assert dict(fast) == pytest.approx(reference_bm25(corpus, query))  # type: ignore[arg-type]
+        expected_scores = reference_bm25(corpus, query, analyzer, repeats)  # type: ignore[arg-type]
+        assert dict(fast) == pytest.approx(expected_scores)
 
 
 def test_consistent_after_restart_and_on_a_file_from_before_the_lexical_index(
-    tmp_path: Path,
+    tmp_path: Path, analyzer: Analyzer
 ) -> None:
     corpus = dict(CORPUS)
     with Store(tmp_path) as store:
-        col = store.create_collection("lex", dim=4)
+        col = create(store, analyzer)
         fill(col, corpus)
         col.delete(ids=["dog"])
         del corpus["dog"]
@@ -192,7 +230,7 @@ def test_accelerator_compacts_dead_slots(rng: np.random.Generator) -> None:
         texts.update(batch)
     assert index.size == 1000 and len(index._slot_terms) < 3000  # compacted at least once
     query = ["w1", "w7", "w7", "w30"]
-    found, scores = index.scores(query).matching()
+    found, scores = index.scores(LexicalQuery.counting(query)).matching()
     expected = reference_bm25({str(k): v for k, v in texts.items()}, " ".join(query))
     assert dict(zip(map(str, found.tolist()), scores.tolist(), strict=True)) == pytest.approx(
         expected

@@ -14,15 +14,18 @@ def test_public_names_change_only_on_purpose() -> None:
         "IndexStoreError",
         "InvalidArgumentError",
         "MAX_ID_LENGTH",
+        "LexicalSettings",
         "Metadata",
         "Page",
         "Record",
+        "SearchDefaults",
         "Store",
         "StoreClosedError",
         "StoreLockedError",
         "check_ids",
         "check_metadata",
         "check_vectors",
+        "lexical_languages",
     ]
 
 

@@ -9,7 +9,7 @@ import pytest
 from safetensors import safe_open
 from tokenizers import Tokenizer
 
-from service.embeddings.local import MAX_INPUT_TOKENS, LocalModel, _package_dir
+from service.embeddings.local import MAX_INPUT_TOKENS, LocalModel, _package_dir, fold_capitals
 from service.errors import InvalidRequestError
 
 TEXTS = ["hello world", "The quick brown fox " * 30, "a", "ünïcödé 中文 text", "  spaced  out "]
@@ -63,3 +63,27 @@ def test_input_longer_than_the_limit_is_rejected(model: LocalModel) -> None:
     with pytest.raises(InvalidRequestError) as info:
         model.embed(["word " * (MAX_INPUT_TOKENS + 1)])
     assert info.value.code == "context_length_exceeded"
+
+
+def test_words_in_capitals_embed_as_in_lower_case(model: LocalModel) -> None:
+    shouted, _ = model.embed(["PROTEIN FOLDING IN YEAST", "Protein folding of NASA's DNA"])
+    plain, _ = model.embed(["protein folding in yeast", "Protein folding of nasa's dna"])
+    np.testing.assert_allclose(shouted, plain, atol=1e-6)
+    titled, _ = model.embed(["Protein Folding"])  # mixed case is left to the model
+    assert not np.allclose(titled, model.embed(["protein folding"])[0], atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("NASA's DNA, I said", "nasa's dna, I said"),
+        ("ÉTÉ À PARIS", "été À paris"),  # one letter alone is left, like "I"
+        ("COVID-19 in the USA", "covid-19 in the usa"),
+        ("McDONALD and Protein", "McDONALD and Protein"),
+        ("BRCA1 binds CD4", "BRCA1 binds CD4"),  # codes with digits are names, kept
+        ("A B C", "A B C"),
+        ("plain text", "plain text"),
+    ],
+)
+def test_fold_capitals(text: str, folded: str) -> None:
+    assert fold_capitals(text) == folded
