@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from index import MAX_ID_LENGTH, HnswParams
+from index import DEFAULT_ALPHA, MAX_ID_LENGTH, HnswParams, LexicalSettings
 from service.embeddings.schemas import Usage
 
 Metric = Literal["cosine", "ip", "l2"]
@@ -34,13 +34,36 @@ class Request(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     pass
 
 
+Alpha = Annotated[float, Meta(ge=0.0, le=1.0)]
+EfSearch = Annotated[int, Meta(ge=1, le=4096)]
+
+
 class CreateCollection(Request):
+    """``lexical`` (the BM25 analyzer: ``{"language": "english"}`` by default, ``"none"`` for
+    lower-cased words only) is fixed at creation; ``default_mode`` and ``alpha`` (what a text
+    query without ``mode``/``alpha`` does) can be changed later with ``PATCH``."""
+
     name: str
     model: str | None = None
     dimensions: Annotated[int, Meta(ge=1, le=65536)] | None = None
     metric: Metric = "cosine"
     hnsw: HnswParams | None = None
     metadata: dict[str, Any] | None = None
+    lexical: LexicalSettings | None = None
+    default_mode: Mode = "hybrid"
+    alpha: Alpha = DEFAULT_ALPHA
+
+
+class UpdateCollection(Request):
+    """``PATCH /collections/{name}``: what a query does when it does not say."""
+
+    default_mode: Mode | None = None
+    alpha: Alpha | None = None
+    ef_search: EfSearch | None = None
+
+    def __post_init__(self) -> None:
+        if self.default_mode is None and self.alpha is None and self.ef_search is None:
+            raise invalid("give at least one of default_mode, alpha or ef_search", "default_mode")
 
 
 class Collection(msgspec.Struct, kw_only=True):
@@ -49,6 +72,9 @@ class Collection(msgspec.Struct, kw_only=True):
     dimensions: int
     metric: Metric
     hnsw: HnswParams
+    lexical: LexicalSettings
+    default_mode: Mode
+    alpha: float
     count: int
     metadata: dict[str, Any]
     created_at: int
@@ -115,7 +141,9 @@ class Query(Request):
 
     ``mode``: ``vector`` (embed the text, nearest neighbours), ``lexical`` (BM25 over the
     texts) or ``hybrid`` (both, fused; ``alpha`` weighs the vector side, 0..1). Left out, a
-    text query uses ``DEFAULT_MODE`` and a ``vector`` query is a vector search.
+    text query uses the collection's ``default_mode`` (and ``alpha``) and a ``vector`` query is
+    a vector search. ``typo_tolerance`` (on by default) lets a query word the collection has
+    never seen match its words a typo away, on the lexical side.
     """
 
     query: str | None = None
@@ -124,10 +152,11 @@ class Query(Request):
     k: Annotated[int, Meta(ge=1, le=MAX_K)] = 10
     where: dict[str, Any] | None = None
     include: list[Include] = msgspec.field(default_factory=lambda: ["text", "metadata"])
-    ef: Annotated[int, Meta(ge=1, le=4096)] | None = None
+    ef: EfSearch | None = None
     min_score: float | None = None
     mode: Mode | None = None
-    alpha: Annotated[float, Meta(ge=0.0, le=1.0)] | None = None
+    alpha: Alpha | None = None
+    typo_tolerance: bool = True
 
     def __post_init__(self) -> None:
         given = [f for f in ("query", "vector", "queries") if getattr(self, f) is not None]

@@ -29,11 +29,6 @@ from service.settings import Settings
 
 T = TypeVar("T")
 
-#: The mode of a text query that names none. Hybrid ranks better (README.md, "Search API") but
-#: costs ~2x a vector query's latency; the default stays today's vector search, so existing
-#: clients keep their results and issue 4's latency, and hybrid is one field away.
-DEFAULT_MODE: schemas.Mode = "vector"
-
 
 class CollectionService:
     def __init__(
@@ -94,6 +89,19 @@ class CollectionService:
                 "dimensions_param": dimensions,
                 "metadata": request.metadata or {},
             },
+            lexical=request.lexical,
+            search=index.SearchDefaults(mode=request.default_mode, alpha=request.alpha),
+        )
+        return await self._describe(col)
+
+    async def update(self, name: str, request: schemas.UpdateCollection) -> schemas.Collection:
+        """Change a collection's query defaults (durable when this returns)."""
+        col = await self._collection(name)
+        await self._run(
+            col.configure,
+            mode=request.default_mode,
+            alpha=request.alpha,
+            ef_search=request.ef_search,
         )
         return await self._describe(col)
 
@@ -123,6 +131,9 @@ class CollectionService:
             dimensions=info.dim,
             metric=info.metric,
             hnsw=info.hnsw,
+            lexical=info.lexical_settings,
+            default_mode=info.search_defaults.mode,
+            alpha=info.search_defaults.alpha,
             count=await self._run(col.count),
             metadata=info.metadata.get("metadata", {}),
             created_at=info.created_at,
@@ -212,8 +223,8 @@ class CollectionService:
     ) -> schemas.QueryResult | schemas.BatchQueryResult:
         """Search by ``request`` (its own rules already held: ``schemas.Query``) in four steps:
         choose the mode, get query vectors, search, shape the answer."""
-        mode = _mode(request)
         col = await self._collection(name)
+        mode = _mode(request, col.info.search_defaults.mode)
         vectors, prompt_tokens = await self._query_vectors(col, request, mode)
         results = await self._search(col, request, mode, vectors)
         hits = await self._hits(col, results, request, mode)
@@ -242,11 +253,20 @@ class CollectionService:
         k, where = request.k, request.where
         if mode == "vector":
             return await self._run(col.query, vectors, k=k, where=where, ef=request.ef)
+        typos = request.typo_tolerance
         if mode == "lexical":
-            return await self._run(col.search_text, request.texts, k=k, where=where)
-        alpha = index.DEFAULT_ALPHA if request.alpha is None else request.alpha
+            return await self._run(
+                col.search_text, request.texts, k=k, where=where, typo_tolerance=typos
+            )
         return await self._run(
-            col.hybrid, request.texts, vectors, k=k, where=where, alpha=alpha, ef=request.ef
+            col.hybrid,
+            request.texts,
+            vectors,
+            k=k,
+            where=where,
+            alpha=request.alpha,  # None: the collection's own
+            ef=request.ef,
+            typo_tolerance=typos,
         )
 
     async def _hits(
@@ -316,10 +336,11 @@ class CollectionService:
         return result
 
 
-def _mode(request: schemas.Query) -> schemas.Mode:
-    """The search mode a request asks for or gets by default (a ``vector`` query: vector)."""
+def _mode(request: schemas.Query, default: schemas.Mode) -> schemas.Mode:
+    """The search mode a request asks for, or else gets: vector for a ``vector`` query, the
+    collection's ``default`` for text."""
     if request.mode is None:
-        mode: schemas.Mode = "vector" if request.vector is not None else DEFAULT_MODE
+        mode: schemas.Mode = "vector" if request.vector is not None else default
     else:
         mode = request.mode
     if request.alpha is not None and mode != "hybrid":

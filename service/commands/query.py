@@ -18,6 +18,16 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser.add_argument("text", help="what to search for")
     parser.add_argument("-k", type=int, default=10, help="how many results (10)")
     parser.add_argument(
+        "--mode",
+        choices=["vector", "lexical", "hybrid"],
+        help="search mode (default: the collection's default_mode)",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        help="hybrid only: weight of the vector side, 0..1 (default: the collection's alpha)",
+    )
+    parser.add_argument(
         "--where", help='metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\''
     )
     parser.add_argument("--json", action="store_true", help="print the raw JSON answer")
@@ -27,6 +37,10 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"query": args.text, "k": args.k}
+    if args.mode is not None:
+        body["mode"] = args.mode
+    if args.alpha is not None:
+        body["alpha"] = args.alpha
     if args.where:
         try:
             body["where"] = json.loads(args.where)

@@ -5,6 +5,7 @@ from service.routes.collections import (
     delete_collection,
     get_collection,
     list_collections,
+    update_collection,
 )
 from service.routes.documents import (
     delete_document,
@@ -41,6 +42,7 @@ ROUTES = [
     create_collection,
     list_collections,
     get_collection,
+    update_collection,
     delete_collection,
     upsert_documents,
     list_documents,

@@ -67,6 +67,21 @@ def test_ingest_a_beir_corpus_then_query(start_server) -> None:
         server.url,
     )
     assert [h["id"] for h in json.loads(raw.stdout)["data"]] == [first["_id"]]
+
+    for mode, alpha in (("lexical", None), ("hybrid", "0.8"), ("vector", None)):
+        options = ["--mode", mode] + (["--alpha", alpha] if alpha else [])
+        shown = semsearch("query", "sf", first["title"], "--json", *options, "--url", server.url)
+        answer = json.loads(shown.stdout)
+        asked: dict[str, object] = {"mode": mode}
+        if alpha:
+            asked["alpha"] = float(alpha)
+        expected = api.query("sf", query=first["title"], **asked)
+        assert answer["mode"] == mode
+        assert [h["id"] for h in answer["data"]] == [h["id"] for h in expected["data"]]
+    refused = semsearch(
+        "query", "sf", "x", "--mode", "lexical", "--alpha", "0.5", "--url", server.url
+    )
+    assert refused.returncode == 1 and "alpha applies to mode 'hybrid' only" in refused.stderr
     api.close()
 
 

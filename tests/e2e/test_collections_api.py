@@ -39,6 +39,9 @@ def test_create_describe_list_delete(api: Search) -> None:
         "dimensions": 256,
         "metric": "l2",
         "hnsw": {"m": 8, "ef_construction": 64, "ef_search": 32},
+        "lexical": {"language": "english"},
+        "default_mode": "hybrid",
+        "alpha": 0.3,
         "count": 0,
         "metadata": {"team": "search"},
         "created_at": created["created_at"],
@@ -124,3 +127,53 @@ def test_malformed_json_is_400(api: Search) -> None:
     response = api.http.post("/collections", content=b"{not json")
     assert response.status_code == 400
     assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_search_settings_at_creation_and_by_patch(api: Search) -> None:
+    name = fresh()
+    created = api.create(name, lexical={"language": "german"}, default_mode="lexical", alpha=0.6)
+    assert (created["lexical"], created["default_mode"], created["alpha"]) == (
+        {"language": "german"},
+        "lexical",
+        0.6,
+    )
+    api.upsert(name, [{"id": "h", "text": "Die Kinder spielten in den Häusern"}])
+    body = api.query(name, query="Haus")  # German stemming: Häusern ~ Haus
+    assert body["mode"] == "lexical" and [h["id"] for h in body["data"]] == ["h"]
+
+    patched = api.ok("PATCH", f"/collections/{name}", {"default_mode": "hybrid", "ef_search": 40})
+    assert (patched["default_mode"], patched["alpha"], patched["hnsw"]["ef_search"]) == (
+        "hybrid",
+        0.6,
+        40,
+    )
+    assert api.query(name, query="Haus")["mode"] == "hybrid"
+    assert api.ok("PATCH", f"/collections/{name}", {"alpha": 0.2})["alpha"] == 0.2
+    assert api.ok("GET", f"/collections/{name}") == {**patched, "alpha": 0.2, "count": 1}
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        pytest.param({"default_mode": "fuzzy"}, "default_mode", id="unknown-mode"),
+        pytest.param({"alpha": 1.5}, "alpha", id="alpha-above-1"),
+        pytest.param({"alpha": "high"}, "alpha", id="alpha-not-a-number"),
+        pytest.param({"ef_search": 0}, "ef_search", id="ef-search-0"),
+        pytest.param({"metric": "l2"}, "metric", id="fixed-setting"),
+        pytest.param({}, "default_mode", id="nothing-to-change"),
+    ],
+)
+def test_patch_refuses_bad_values_and_changes_nothing(
+    api: Search, body: dict[str, object], param: str
+) -> None:
+    name = fresh()
+    created = api.create(name)
+    error = api.error(400, "PATCH", f"/collections/{name}", body)
+    assert error["param"] == param
+    assert api.ok("GET", f"/collections/{name}") == created
+    api.error(404, "PATCH", "/collections/nope", {"alpha": 0.5})
+
+
+def test_unknown_lexical_language_is_refused(api: Search) -> None:
+    error = api.error(400, "POST", "/collections", {"name": fresh(), "lexical": {"language": "x"}})
+    assert error["param"] == "lexical.language" and "english" in error["message"]

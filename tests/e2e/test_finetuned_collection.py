@@ -47,6 +47,6 @@ def test_a_collection_on_a_fine_tuned_model(start_server) -> None:
     adapted, base = embed(api, model, [question])[0], embed(api, BASE, [question])[0]
     assert float(adapted @ base) < 0.999
     expected = [ids[j] for j in np.argsort(-(stored @ adapted))[:10]]
-    hits = api.query("tuned", query=question, k=10)["data"]
+    hits = api.query("tuned", query=question, k=10, mode="vector")["data"]
     assert [h["id"] for h in hits] == expected
     api.close()

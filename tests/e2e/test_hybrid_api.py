@@ -1,4 +1,5 @@
-"""``/query`` modes over HTTP (issue 7): lexical BM25, hybrid fusion, score parts, filters in
+"""``/query`` modes over HTTP (issues 7 and 11): lexical BM25 with the collection's analyzer,
+hybrid fusion, the collection's default mode and alpha, typo tolerance, score parts, filters in
 every mode, restart, and a fine-tuned (``ft:``) collection model."""
 
 from __future__ import annotations
@@ -12,11 +13,19 @@ import numpy as np
 import pytest
 from openai import OpenAI
 
+from index.analysis import Analyzer
 from index.fusion import DEFAULT_ALPHA, zscore
 from service.testing import ServerProcess
 from tests.e2e.search_client import Search
 from tests.e2e.test_query_api import TEXTS
-from tests.index.test_lexical import reference_bm25
+from tests.index.test_lexical import reference_bm25 as reference_bm25_with
+
+ENGLISH = Analyzer.for_language("english")  # a new collection's analyzer
+
+
+def reference_bm25(texts: dict[str, str], query: str) -> dict[str, float]:
+    return reference_bm25_with(texts, query, ENGLISH)
+
 
 _names = itertools.count()
 MODEL = "wordllama-l2-supercat"
@@ -62,7 +71,14 @@ def expected_hybrid(api: Search, text: str, alpha: float, model: str = MODEL) ->
 
 
 def test_lexical_mode_is_bm25_and_embeds_nothing(api: Search, col: str) -> None:
-    body = api.query(col, query="the cat on a mat", k=10, mode="lexical", include=["scores"])
+    body = api.query(
+        col,
+        query="the cat on a mat",
+        k=10,
+        mode="lexical",
+        include=["scores"],
+        typo_tolerance=False,
+    )
     assert body["mode"] == "lexical" and body["usage"]["prompt_tokens"] == 0
     expected = reference_bm25(TEXTS, "the cat on a mat")
     assert {h["id"]: h["score"] for h in body["data"]} == pytest.approx(expected)
@@ -79,6 +95,7 @@ def test_hybrid_is_the_documented_fusion(api: Search, col: str, alpha: float | N
         k=6,
         mode="hybrid",
         include=["scores"],
+        typo_tolerance=False,
         **({} if alpha is None else {"alpha": alpha}),
     )
     assert body["mode"] == "hybrid" and body["usage"]["prompt_tokens"] > 0
@@ -93,11 +110,37 @@ def test_hybrid_is_the_documented_fusion(api: Search, col: str, alpha: float | N
         assert [h["id"] for h in body["data"]] == [h["id"] for h in vector]
 
 
-def test_vector_mode_is_the_default_and_scores_are_the_similarity(api: Search, col: str) -> None:
-    body = api.query(col, query="boat", k=1, include=["scores"])
-    assert body["mode"] == "vector"
+def test_hybrid_is_a_new_collections_default(api: Search, col: str) -> None:
+    body = api.query(col, query="a cat on a rug", k=6, include=["scores"], typo_tolerance=False)
+    assert body["mode"] == "hybrid"
+    expected = expected_hybrid(api, "a cat on a rug", DEFAULT_ALPHA)
+    assert [h["score"] for h in body["data"]] == pytest.approx([e[0] for e in expected], abs=1e-5)
+    body = api.query(col, vector=embed(api, ["boat"])[0].tolist(), k=1, include=["scores"])
+    assert body["mode"] == "vector"  # a vector query is a vector search
     [hit] = body["data"]
     assert hit["scores"] == {"lexical": None, "vector": hit["score"]}
+    error = api.error(
+        400, "POST", f"/collections/{col}/query", {"query": "x", "mode": "lexical", "alpha": 0.5}
+    )
+    assert error["param"] == "alpha"
+
+
+def test_collection_alpha_is_the_default_alpha(api: Search) -> None:
+    name = make_collection(api)
+    api.ok("PATCH", f"/collections/{name}", {"alpha": 0.8})
+    body = api.query(name, query="a cat on a rug", k=6, typo_tolerance=False)
+    expected = expected_hybrid(api, "a cat on a rug", 0.8)
+    assert [h["score"] for h in body["data"]] == pytest.approx([e[0] for e in expected], abs=1e-5)
+
+
+def test_typo_tolerance_over_http(api: Search, col: str) -> None:
+    [hit] = api.query(col, query="quantm mechanicz", k=1, mode="lexical")["data"]
+    assert hit["id"] == "physics"
+    assert (
+        api.query(col, query="quantm mechanicz", mode="lexical", typo_tolerance=False)["data"] == []
+    )
+    hybrid = api.query(col, query="sailnig", k=1)["data"]  # a swap; hybrid by default
+    assert hybrid[0]["id"] == "boat"
 
 
 @pytest.mark.parametrize("mode", ["vector", "lexical", "hybrid"])
@@ -129,7 +172,7 @@ def test_writes_and_restart_keep_the_lexical_index(start_server) -> None:
 
     def check() -> None:
         for query in ("cat mat parrot", "sailing sea", "the a"):
-            body = api.query(name, query=query, k=10, mode="lexical")
+            body = api.query(name, query=query, k=10, mode="lexical", typo_tolerance=False)
             got = {h["id"]: h["score"] for h in body["data"]}
             assert got == pytest.approx(reference_bm25(texts, query))
 
@@ -168,13 +211,17 @@ def test_fine_tuned_collection_model(start_server) -> None:
             job = sdk.fine_tuning.jobs.retrieve(job.id)
     assert job.status == "succeeded" and job.fine_tuned_model, job.error
     name = make_collection(api, model=job.fine_tuned_model)
-    body = api.query(name, query="a cat on a rug", k=6, mode="hybrid", include=["scores"])
+    body = api.query(
+        name, query="a cat on a rug", k=6, mode="hybrid", include=["scores"], typo_tolerance=False
+    )
     assert body["model"] == job.fine_tuned_model and body["mode"] == "hybrid"
     expected = expected_hybrid(api, "a cat on a rug", DEFAULT_ALPHA, job.fine_tuned_model)
     assert [h["id"] for h in body["data"]] == [e[1] for e in expected]
     for hit, e in zip(body["data"], expected, strict=True):
         assert hit["scores"]["vector"] == pytest.approx(e[2], abs=1e-5)
-    lexical = api.query(name, query="a cat on a rug", k=6, mode="lexical")["data"]
+    lexical = api.query(name, query="a cat on a rug", k=6, mode="lexical", typo_tolerance=False)[
+        "data"
+    ]
     expected_bm25 = reference_bm25(TEXTS, "a cat on a rug")
     assert {h["id"]: h["score"] for h in lexical} == pytest.approx(expected_bm25)
     api.close()

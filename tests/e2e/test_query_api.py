@@ -32,7 +32,7 @@ def api(local_server: ServerProcess) -> Iterator[Search]:
 @pytest.fixture(scope="module")
 def col(api: Search) -> str:
     name = f"query-{next(_names)}"
-    api.create(name)
+    api.create(name, default_mode="vector")  # these tests are about vector search
     api.upsert(
         name,
         [
@@ -49,7 +49,7 @@ def embed(api: Search, texts: list[str]) -> np.ndarray:
 
 
 def test_text_query_ranks_by_cosine_of_the_same_embeddings(api: Search, col: str) -> None:
-    body = api.query(col, query="a cat on a rug", k=len(TEXTS))  # vector: the default mode
+    body = api.query(col, query="a cat on a rug", k=len(TEXTS), mode="vector")
     assert body["model"] == "wordllama-l2-supercat" and body["mode"] == "vector"
     assert body["usage"]["prompt_tokens"] > 0 and body["object"] == "list"
     docs = embed(api, list(TEXTS.values()))

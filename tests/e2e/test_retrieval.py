@@ -48,7 +48,7 @@ def test_query_ranking_matches_exact_search(start_server) -> None:
     query_vectors = np.asarray([d["embedding"] for d in embedded["data"]], dtype=np.float32)
     exact = np.argsort(-(query_vectors @ matrix.T), axis=1)[:, :10]
 
-    answers = api.query("beir", queries=texts, k=10)["data"]
+    answers = api.query("beir", queries=texts, k=10, mode="vector")["data"]
     found = sum(
         len({h["id"] for h in hits} & {ids[j] for j in row})
         for hits, row in zip(answers, exact, strict=True)

@@ -136,7 +136,7 @@ def test_kill_9_during_ingest_loses_nothing_acknowledged(start_server, tmp_path)
     acked = [id_ for id_, texts in allowed.items() if None not in texts]
     # The index answers for what was written: a document's own text finds it first.
     for id_ in random.Random(1).sample(sorted(acked), 20):
-        hits = api.query("crash", query=stored[id_], k=1)["data"]
+        hits = api.query("crash", query=stored[id_], k=1, mode="vector")["data"]
         assert hits[0]["id"] == id_ or hits[0]["score"] == pytest.approx(1.0, abs=1e-5)
     api.close()
 
