@@ -72,6 +72,14 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         help="own server embeds through this upstream (self: a second semsearch); "
         "also measures the embedding cache, hit vs miss",
     )
+    q.add_argument(
+        "--typos",
+        type=int,
+        action="append",
+        metavar="SEED",
+        help="also run every mode on misspelt queries: one random edit in one word of 4+ "
+        "letters per query, seeded (repeatable)",
+    )
     q.add_argument("--cache-model", help="measure the cache with this model (e.g. with --url)")
     q.add_argument("--keep", action="store_true", help="keep the benchmark collections")
     _common(q)

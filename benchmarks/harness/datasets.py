@@ -16,7 +16,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
@@ -43,10 +43,25 @@ class Dataset:
     """Ids of documents with empty text: not ingested, still counted in qrels."""
     doc_titles: list[str] = field(default_factory=list)
     """Titles alone: query material for unlabeled corpora (WordNet lemmas)."""
+    self_hits: set[str] = field(default_factory=set)
+    """Queries that are themselves a document of the corpus, under the same id (ArguAna): that
+    document is left out of their rankings, as BEIR's evaluator does (``ignore_identical_ids``).
+    Only where the document holds the query's text: Cranfield's query "1" is not document "1"."""
 
     @property
     def has_labels(self) -> bool:
         return bool(self.qrels)
+
+    def without_self_hits(self, run: dict[str, list[str]]) -> dict[str, list[str]]:
+        """``run`` with each query's own document (see ``self_hits``) taken out."""
+        return {
+            qid: [d for d in ranking if d != qid] if qid in self.self_hits else ranking
+            for qid, ranking in run.items()
+        }
+
+    def with_queries(self, queries: dict[str, str]) -> Dataset:
+        """The same split with other query texts (misspelt ones: ``typos.py``)."""
+        return replace(self, queries=queries)
 
 
 def _open(path: Path) -> IO[str]:
@@ -134,4 +149,10 @@ def load_beir(directory: Path, split: str = "test", limit_docs: int | None = Non
         raise DatasetError(f"{qrels_file}: {len(missing)} query ids not in queries.jsonl")
     data.queries = {qid: all_queries[qid] for qid in all_queries if qid in qrels}
     data.qrels = qrels
+    texts_by_id = dict(zip(doc_ids, texts, strict=True))
+    data.self_hits = {
+        qid
+        for qid, text in data.queries.items()
+        if text.strip() and text.strip()[:200] in texts_by_id.get(qid, "")
+    }
     return data

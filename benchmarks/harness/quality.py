@@ -2,11 +2,13 @@
 search over the same vectors and BM25.
 
 For each model and ``dimensions`` value: create a collection, ingest the corpus over HTTP, run
-the split's queries through ``/query`` (k=100; once per ``mode`` when the service supports
-issue 7's modes). Then fetch the stored document vectors back (``?include=vector``), embed the
-queries through ``/v1/embeddings`` with the same model and dimensions, and rank exactly: the gap
-between the ``service`` and ``exact`` rows is the index's error, the gap between ``exact`` and
-BM25 is the model's. BM25 runs in process (``lexical``) on the same texts.
+the split's queries through ``/query`` (k=100; first with no ``mode``, which is the collection's
+default, then once per mode when the service has modes; with ``--typos SEED`` each of those also
+on the misspelt queries of ``typos.py``). Then fetch the stored document vectors back
+(``?include=vector``), embed the queries through ``/v1/embeddings`` with the same model and
+dimensions, and rank exactly: the gap between the ``service`` and ``exact`` rows is the index's
+error, the gap between ``exact`` and BM25 is the model's. BM25 runs in process (``lexical``)
+on the same texts.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from benchmarks.harness.datasets import Dataset
 from benchmarks.harness.lexical import BM25
 from benchmarks.harness.metrics import evaluate
 from benchmarks.harness.schemas import IngestFigures, QualityRow
+from benchmarks.harness.typos import typo_queries
 from service.commands.progress import Progress
 
 DEPTH = 100  # ranking depth: recall@100 needs the top 100
@@ -43,7 +46,12 @@ def collection_name(dataset: str, i: int) -> str:
 
 
 def service_run(
-    api: SearchClient, name: str, qids: Sequence[str], texts: Sequence[str], mode: str | None
+    api: SearchClient,
+    name: str,
+    qids: Sequence[str],
+    texts: Sequence[str],
+    mode: str | None,
+    depth: int = DEPTH,
 ) -> tuple[dict[str, list[str]], float, str | None]:
     """The service's ranking of every query, its wall time, and the mode the server used."""
     run: dict[str, list[str]] = {}
@@ -51,7 +59,7 @@ def service_run(
     started = time.perf_counter()
     with Progress(f"query {mode or 'default'}", total=len(qids)) as bar:
         for s in range(0, len(qids), QUERY_BATCH):
-            hits, used = api.query_many(name, texts[s : s + QUERY_BATCH], k=DEPTH, mode=mode)
+            hits, used = api.query_many(name, texts[s : s + QUERY_BATCH], k=depth, mode=mode)
             for qid, ranked in zip(qids[s : s + QUERY_BATCH], hits, strict=True):
                 run[qid] = [h.id for h in ranked]
             bar.update(len(hits))
@@ -59,12 +67,16 @@ def service_run(
 
 
 def exact_run(
-    doc_ids: Sequence[str], doc_vectors: np.ndarray, qids: Sequence[str], queries: np.ndarray
+    doc_ids: Sequence[str],
+    doc_vectors: np.ndarray,
+    qids: Sequence[str],
+    queries: np.ndarray,
+    depth: int = DEPTH,
 ) -> dict[str, list[str]]:
     """Brute-force cosine ranking (the collections' metric), ties to the smaller row."""
     d = doc_vectors / np.maximum(np.linalg.norm(doc_vectors, axis=1, keepdims=True), 1e-12)
     q = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-    k = min(DEPTH, len(d))
+    k = min(depth, len(d))
     run = {}
     for s in range(0, len(q), 256):
         scores = q[s : s + 256] @ d.T
@@ -83,7 +95,9 @@ def overlap_at_10(a: dict[str, list[str]], b: dict[str, list[str]]) -> float:
 def bm25_row(data: Dataset) -> QualityRow:
     started = time.perf_counter()
     bm25 = BM25(data.doc_ids, data.doc_texts)
-    run = {qid: [d for d, _ in bm25.search(text, DEPTH)] for qid, text in data.queries.items()}
+    depth = _depth(data)
+    run = {qid: [d for d, _ in bm25.search(text, depth)] for qid, text in data.queries.items()}
+    run = data.without_self_hits(run)
     return QualityRow(
         system="bm25",
         model=None,
@@ -98,6 +112,11 @@ def bm25_row(data: Dataset) -> QualityRow:
 ALL_MODES: tuple[str, ...] = ("vector", "lexical", "hybrid")
 
 
+def _depth(data: Dataset) -> int:
+    """Rank one more where a query's own document will be taken out (``Dataset.self_hits``)."""
+    return DEPTH + 1 if data.self_hits else DEPTH
+
+
 def evaluate_variant(
     api: SearchClient,
     data: Dataset,
@@ -105,11 +124,14 @@ def evaluate_variant(
     index: int,
     modes: Sequence[str | None] | None = None,
     keep: bool = False,
+    typos: Sequence[int] = (),
 ) -> tuple[list[QualityRow], IngestFigures]:
     """Rows for one model/dimensions: one per mode through the service, then exact.
 
-    ``modes=None`` asks the server: every mode side by side when ``/query`` takes ``"mode"``
-    (issue 7), else one row with the server's only behaviour (vector search).
+    ``modes=None`` asks the server: the collection's default (no ``mode`` sent) first, then
+    every mode side by side when ``/query`` takes ``"mode"`` (issue 7), else one row with the
+    server's only behaviour (vector search). Each ``typos`` seed adds the same rows for the
+    misspelt queries of that seed.
     """
     name = collection_name(data.name, index)
     info = api.create_collection(name, model=variant.model, dimensions=variant.dimensions)
@@ -122,26 +144,35 @@ def evaluate_variant(
         qids = list(data.queries)
         texts = [data.queries[q] for q in qids]
         if modes is None:
-            modes = ALL_MODES if api.supports_modes(name, texts[0]) else (None,)
-        runs = {}
+            modes = (None, *ALL_MODES) if api.supports_modes(name, texts[0]) else (None,)
+        query_sets: list[tuple[int | None, list[str]]] = [(None, texts)]
+        query_sets += [(seed, typo_queries(texts, seed)) for seed in typos]
+        runs: dict[str | None, dict[str, list[str]]] = {}
         for asked in modes:
-            run, seconds, mode = service_run(api, name, qids, texts, asked)
-            runs[mode] = run
-            rows.append(
-                QualityRow(
-                    system="service",
-                    model=model,
-                    dimensions=dims,
-                    mode=mode,
-                    metrics=evaluate(run, data.qrels),
-                    queries=len(qids),
-                    seconds=seconds,
+            for seed, asked_texts in query_sets:
+                run, seconds, mode = service_run(api, name, qids, asked_texts, asked, _depth(data))
+                run = data.without_self_hits(run)
+                if seed is None:
+                    runs.setdefault(mode, run)
+                rows.append(
+                    QualityRow(
+                        system="service",
+                        model=model,
+                        dimensions=dims,
+                        mode=mode,
+                        metrics=evaluate(run, data.qrels),
+                        queries=len(qids),
+                        seconds=seconds,
+                        default=asked is None,
+                        typos=seed,
+                    )
                 )
-            )
         started = time.perf_counter()
         doc_ids, doc_vectors = api.document_vectors(name)
         query_vectors = api.embed(texts, model, variant.dimensions)
-        exact = exact_run(doc_ids, doc_vectors, qids, query_vectors)
+        exact = data.without_self_hits(
+            exact_run(doc_ids, doc_vectors, qids, query_vectors, _depth(data))
+        )
         rows.append(
             QualityRow(
                 system="exact",
@@ -154,7 +185,7 @@ def evaluate_variant(
             )
         )
         for row in rows:  # only a vector ranking should equal the exact one
-            if row.system == "service" and row.mode in (None, "vector"):
+            if row.system == "service" and row.mode in (None, "vector") and row.typos is None:
                 row.overlap_at_10 = overlap_at_10(runs[row.mode], exact)
     finally:
         if not keep:

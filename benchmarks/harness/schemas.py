@@ -43,6 +43,10 @@ class QualityRow(msgspec.Struct, kw_only=True):
     """Wall time of the ranking step (queries only)."""
     overlap_at_10: float | None = None
     """Service top-10 shared with exact top-10: the index's own recall, model error aside."""
+    default: bool = False
+    """The row of a ``/query`` that named no mode: the collection's default."""
+    typos: int | None = None
+    """The seed of the misspelt query set (``bench quality --typos``), or None: as written."""
 
 
 class IngestFigures(msgspec.Struct, kw_only=True):

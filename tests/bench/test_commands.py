@@ -30,19 +30,31 @@ def test_quality_smoke(
     tmp_path: Path, clean_environ: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["bench", "quality", "--dataset", TINY, "--dimensions", "64", "--dimensions", "256"]
+    argv += ["--typos", "3"]
     assert main([*argv, "--upstream", "self", "--output", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "| system | model | dims |" in out and "embedding cache" in out
+    assert "| hybrid (default) | as written |" in out and "| typos 3 |" in out
     run = _record(tmp_path, "quality")
     assert isinstance(run, QualityRun)
     assert (run.documents, run.skipped_documents, run.queries) == (11, ["d8"], 3)
-    # One service row per /query mode when the server has modes (issue 7), else one.
-    modes = [r.mode for r in run.rows if r.system == "service" and r.dimensions == 256]
-    assert modes in ([None], ["vector", "lexical", "hybrid"])
-    expected: list[tuple[str, int | None]] = [("bm25", None)]
+    # The collection's default first (hybrid), then one row per /query mode (issue 11), each
+    # on the queries as written and on the misspelt ones.
+    rows = [r for r in run.rows if r.system == "service" and r.dimensions == 256]
+    assert [(r.mode, r.default, r.typos) for r in rows] == [
+        (mode, default, typos)
+        for mode, default in (
+            ("hybrid", True),
+            ("vector", False),
+            ("lexical", False),
+            ("hybrid", False),
+        )
+        for typos in (None, 3)
+    ]
+    expected: list[tuple[str, int | None]] = []
     for d in (64, 256):
-        expected += [("service", d)] * len(modes) + [("exact", d)]
-    assert [(r.system, r.dimensions) for r in run.rows] == expected
+        expected += [("service", d)] * len(rows) + [("exact", d)]
+    assert [(r.system, r.dimensions) for r in run.rows] == [*expected, ("bm25", None)]
     for row in run.rows:
         assert set(row.metrics) == {"ndcg@10", "recall@10", "recall@100", "mrr@10"}
         assert 0 < row.metrics["ndcg@10"] <= 1

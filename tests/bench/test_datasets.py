@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 from pathlib import Path
 
@@ -47,3 +48,21 @@ def test_errors(tmp_path: Path) -> None:
         load_beir(tmp_path)
     with pytest.raises(DatasetError, match="not a directory"):
         load_beir(tmp_path / "missing")
+
+
+def test_a_query_that_is_its_own_document_is_left_out_of_its_ranking(tmp_path: Path) -> None:
+    """ArguAna's queries are documents under the same id; Cranfield's ids merely collide."""
+    (tmp_path / "qrels").mkdir()
+    rows = [
+        {"_id": "arg1", "title": "", "text": "Zoos protect species. They fund research."},
+        {"_id": "arg2", "title": "", "text": "Zoos confine animals."},
+        {"_id": "1", "title": "", "text": "Boundary layers in supersonic flow."},
+    ]
+    (tmp_path / "corpus.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    queries = [{"_id": "arg1", "text": "Zoos protect species."}, {"_id": "1", "text": "wings"}]
+    (tmp_path / "queries.jsonl").write_text("\n".join(json.dumps(q) for q in queries))
+    (tmp_path / "qrels/test.tsv").write_text("query-id\tcorpus-id\tscore\narg1\targ2\t1\n1\t1\t1\n")
+    data = load_beir(tmp_path)
+    assert data.self_hits == {"arg1"}
+    run = {"arg1": ["arg1", "arg2"], "1": ["1", "arg2"]}
+    assert data.without_self_hits(run) == {"arg1": ["arg2"], "1": ["1", "arg2"]}
