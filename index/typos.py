@@ -7,10 +7,12 @@ one edit away from too many others). Edits are optimal string alignment (insert,
 substitute, or swap two neighbours), computed by ``rapidfuzz``.
 
 To stay fast at 100k documents, a word is only compared with known words of a length within
-its edit budget that share its first two or its last two letters: one edit in a word of five or
-more letters cannot touch both ends, so nothing is lost for single typos (two typos, one at each
-end of a long word, go uncorrected). That is a few hundredth of the comparisons of checking
-every word of those lengths.
+its edit budget that share one of four *anchors* with it: its first three letters, its last
+three, its first two and last one, or its first one and last two. One edit (or one swap) in a
+word of five or more letters leaves at least one anchor whole, wherever it falls, so nothing is
+lost for single typos; two typos in a long word go uncorrected only when they break all four
+(one at each end). That is about a thousandth of the comparisons of checking every known word
+of those lengths (``benchmarks/README.md``, "Relevance").
 
 Words are compared *before* stemming: a misspelt word stems unpredictably (``elephnat`` stays
 ``elephnat`` while ``elephant`` becomes ``eleph``), so the lexicon keeps every word the collection
@@ -50,8 +52,9 @@ class Lexicon:
 
     def __init__(self) -> None:
         self._words: set[str] = set()
-        # (length, first two letters) and (length, -1, last two letters) -> words.
-        self._buckets: dict[tuple[int, str] | tuple[int, int, str], list[str]] = {}
+        # anchor -> the words with that anchor (see ``_anchors``), all lengths: a comparison
+        # with a word of the wrong length is rejected at once by rapidfuzz's length check.
+        self._buckets: dict[str, list[str]] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -65,9 +68,9 @@ class Lexicon:
             for word in words:
                 if word not in self._words:
                     self._words.add(word)
-                    buckets = self._buckets
-                    buckets.setdefault((len(word), word[:2]), []).append(word)
-                    buckets.setdefault((len(word), -1, word[-2:]), []).append(word)
+                    if len(word) >= ONE_EDIT_FROM - 1:  # shorter ones are no correction
+                        for anchor in _anchors(word):
+                            self._buckets.setdefault(anchor, []).append(word)
 
     def near(self, word: str) -> list[tuple[str, int]]:
         """Known words within the edit distance ``word``'s length allows, nearest first."""
@@ -75,14 +78,23 @@ class Lexicon:
         if not edits or word in self._words:
             return []
         found: dict[str, int] = {}
-        for length in range(len(word) - edits, len(word) + edits + 1):
-            for key in ((length, word[:2]), (length, -1, word[-2:])):
-                # Buckets only grow by appends: reading one without the lock is safe.
-                bucket = self._buckets.get(key)
-                if not bucket:
-                    continue
+        for anchor in _anchors(word):
+            # Buckets only grow by appends: reading one without the lock is safe.
+            bucket = self._buckets.get(anchor)
+            if bucket:
                 matches = process.extract(
                     word, bucket, scorer=OSA.distance, score_cutoff=edits, limit=None
                 )
                 found.update((match, int(distance)) for match, distance, _ in matches)
         return sorted(found.items(), key=lambda item: (item[1], item[0]))
+
+
+def _anchors(word: str) -> tuple[str, str, str, str]:
+    """Prefix of 3, suffix of 3, first 2 + last 1, first 1 + last 2 (tagged, so that a prefix
+    and a suffix that happen to be equal do not share a bucket)."""
+    return (
+        "<" + word[:3],
+        ">" + word[-3:],
+        "<" + word[:2] + ">" + word[-1],
+        word[0] + ">" + word[-2:],
+    )
