@@ -16,20 +16,21 @@
 
 from service.finetune.adapters import Adapter, AdapterModels
 from service.finetune.runner import JobRunner
+from service.finetune.selection import FitResult, fit
 from service.finetune.service import FineTuningService, is_embedding_model
 from service.finetune.store import JobStore
-from service.finetune.trainer import Hyperparameters, TrainingData, train_adapter
+from service.finetune.trainer import TrainingData
 from service.finetune.upstream import UpstreamJobs
 
 __all__ = [
     "Adapter",
     "AdapterModels",
     "FineTuningService",
-    "Hyperparameters",
+    "FitResult",
     "JobRunner",
     "JobStore",
     "TrainingData",
     "UpstreamJobs",
+    "fit",
     "is_embedding_model",
-    "train_adapter",
 ]

@@ -29,8 +29,10 @@ from typing import Any, Literal, TypeVar
 from service.errors import InvalidRequestError, NotFoundError
 from service.finetune.schemas import (
     FineTuningJob,
+    FineTuningJobCheckpoint,
     FineTuningJobEvent,
     JobError,
+    checkpoint_decoder,
     event_decoder,
     job_decoder,
     json_encoder,
@@ -58,11 +60,29 @@ CREATE TABLE IF NOT EXISTS events (
     body BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_job ON events (job_id, seq);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    job_id TEXT NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS checkpoints_job ON checkpoints (job_id, seq);
 CREATE TABLE IF NOT EXISTS upstream_files (
     file_id TEXT PRIMARY KEY,
     upstream_id TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS upstream_results (
+    file_id TEXT PRIMARY KEY,
+    upstream_id TEXT NOT NULL UNIQUE,
+    job_id TEXT NOT NULL
+);
 """
+
+
+def _matches(metadata: dict[str, str] | None, wanted: dict[str, str]) -> bool:
+    if not wanted:
+        return not metadata
+    return metadata is not None and all(metadata.get(k) == v for k, v in wanted.items())
 
 
 def new_job_id() -> str:
@@ -151,8 +171,11 @@ class JobStore:
             )
         return job
 
-    def list(self, *, limit: int, after: str | None) -> tuple[list[JobRecord], bool]:
-        """Newest first; ``after`` is the id of the last job of the previous page."""
+    def list(
+        self, *, limit: int, after: str | None, metadata: dict[str, str] | None = None
+    ) -> tuple[list[JobRecord], bool]:
+        """Newest first; ``after`` is the id of the last job of the previous page. With
+        ``metadata``, only jobs whose metadata holds every pair (``{}``: jobs without any)."""
         args: list[Any] = []
         clause = ""
         with self._lock:
@@ -161,12 +184,18 @@ class JobStore:
                 if found is None:
                     raise InvalidRequestError(f"Fine-tuning job {after} not found.", param="after")
                 clause, args = "WHERE seq < ?", [found[0]]
-            rows = self._db.execute(
+            cursor = self._db.execute(
                 "SELECT body, kind, upstream_id, suffix, attempts FROM jobs "
-                f"{clause} ORDER BY seq DESC LIMIT ?",
-                (*args, limit + 1),
-            ).fetchall()
-        records = [JobRecord(job_decoder.decode(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+                f"{clause} ORDER BY seq DESC" + ("" if metadata is not None else " LIMIT ?"),
+                (*args, *(() if metadata is not None else (limit + 1,))),
+            )
+            records = []
+            for r in cursor:  # filtered here: metadata lives in the JSON body
+                record = JobRecord(job_decoder.decode(r[0]), r[1], r[2], r[3], r[4])
+                if metadata is None or _matches(record.job.metadata, metadata):
+                    records.append(record)
+                    if len(records) > limit:
+                        break
         return records[:limit], len(records) > limit
 
     def recover(self) -> list[str]:
@@ -265,6 +294,38 @@ class JobStore:
         events = [event_decoder.decode(r[0]) for r in rows]
         return events[:limit], len(events) > limit
 
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def put_checkpoints(self, job_id: str, checkpoints: list[FineTuningJobCheckpoint]) -> None:
+        """Insert checkpoints (oldest first); ones already stored (by id) are left as they are."""
+        with self._lock:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO checkpoints (id, job_id, body) VALUES (?, ?, ?)",
+                [(c.id, job_id, json_encoder.encode(c)) for c in checkpoints],
+            )
+
+    def checkpoints(
+        self, job_id: str, *, limit: int, after: str | None
+    ) -> tuple[list[FineTuningJobCheckpoint], bool]:
+        """Newest first, like OpenAI; ``after`` is the id of the last checkpoint already seen."""
+        args: list[Any] = [job_id]
+        clause = ""
+        with self._lock:
+            if after is not None:
+                found = self._db.execute(
+                    "SELECT seq FROM checkpoints WHERE id = ? AND job_id = ?", (after, job_id)
+                ).fetchone()
+                if found is None:
+                    raise InvalidRequestError(f"Checkpoint {after} not found.", param="after")
+                clause = "AND seq < ?"
+                args.append(found[0])
+            rows = self._db.execute(
+                f"SELECT body FROM checkpoints WHERE job_id = ? {clause} ORDER BY seq DESC LIMIT ?",
+                (*args, limit + 1),
+            ).fetchall()
+        found_checkpoints = [checkpoint_decoder.decode(r[0]) for r in rows]
+        return found_checkpoints[:limit], len(found_checkpoints) > limit
+
     # -- upstream file ids ------------------------------------------------------------------
 
     def upstream_file(self, file_id: str) -> str | None:
@@ -280,3 +341,28 @@ class JobStore:
                 "INSERT OR REPLACE INTO upstream_files (file_id, upstream_id) VALUES (?, ?)",
                 (file_id, upstream_id),
             )
+
+    # -- upstream result files: our id for each, fetched on demand ---------------------------
+
+    def result_file_id(self, upstream_id: str, job_id: str) -> str:
+        """Our file id for an upstream job's result file; the same id every time."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT file_id FROM upstream_results WHERE upstream_id = ?", (upstream_id,)
+            ).fetchone()
+            if row is not None:
+                return str(row[0])
+            file_id = "file-" + secrets.token_hex(12)
+            self._db.execute(
+                "INSERT INTO upstream_results (file_id, upstream_id, job_id) VALUES (?, ?, ?)",
+                (file_id, upstream_id, job_id),
+            )
+        return file_id
+
+    def upstream_result(self, file_id: str) -> tuple[str, str] | None:
+        """(upstream file id, our job id) of a proxied job's result file, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT upstream_id, job_id FROM upstream_results WHERE file_id = ?", (file_id,)
+            ).fetchone()
+        return (str(row[0]), str(row[1])) if row else None
