@@ -25,6 +25,7 @@ from service.routes.files import (
 from service.routes.fine_tuning import (
     cancel_job,
     create_job,
+    list_checkpoints,
     list_events,
     list_jobs,
     retrieve_job,
@@ -58,6 +59,7 @@ ROUTES = [
     retrieve_job,
     cancel_job,
     list_events,
+    list_checkpoints,
 ]
 
 __all__ = ["ROUTES"]
