@@ -29,6 +29,8 @@ class Plan:
     patience: int | None  # epochs without a new best before stopping; None: run max_epochs
     z: float = 1.0  # acceptance: standard errors the validation gain must clear
     min_gain: float = 0.0
+    plateau: float = 0.0  # > 0: the latest epoch within that many standard errors of the best
+    refit: bool = False  # retrain on training + held-out queries for the chosen epochs
 
 
 def validation_share(n_queries: int) -> float:

@@ -53,26 +53,32 @@ class QueryMap(Protocol):
 
 class DiagonalMap:
     def __init__(self, dims: int) -> None:
-        self.params = [np.zeros(dims)]
+        self.params: list[np.ndarray] = [np.zeros(dims)]
 
     def forward(self, queries: np.ndarray) -> np.ndarray:
         return queries * (1.0 + self.params[0])
 
     def gradients(self, queries: np.ndarray, d_mapped: np.ndarray) -> list[np.ndarray]:
-        return [np.einsum("ij,ij->j", queries, d_mapped)]
+        grad: np.ndarray = np.einsum("ij,ij->j", queries, d_mapped)
+        return [grad]
 
     def matrix(self) -> np.ndarray:
-        return np.diag(1.0 + self.params[0])
+        weights: np.ndarray = np.diag(1.0 + self.params[0])
+        return weights
 
 
 class LowRankMap:
     def __init__(self, dims: int, rank: int, rng: np.random.Generator) -> None:
         rank = max(1, min(rank, dims))
-        self.params = [np.zeros((dims, rank)), rng.standard_normal((dims, rank)) / np.sqrt(dims)]
+        self.params: list[np.ndarray] = [
+            np.zeros((dims, rank)),
+            rng.standard_normal((dims, rank)) / np.sqrt(dims),
+        ]
 
     def forward(self, queries: np.ndarray) -> np.ndarray:
         a, b = self.params
-        return queries + (queries @ a) @ b.T
+        mapped: np.ndarray = queries + (queries @ a) @ b.T
+        return mapped
 
     def gradients(self, queries: np.ndarray, d_mapped: np.ndarray) -> list[np.ndarray]:
         a, b = self.params
@@ -80,21 +86,24 @@ class LowRankMap:
 
     def matrix(self) -> np.ndarray:
         a, b = self.params
-        return np.eye(a.shape[0]) + a @ b.T
+        weights: np.ndarray = np.eye(a.shape[0]) + a @ b.T
+        return weights
 
 
 class FullMap:
     def __init__(self, dims: int) -> None:
-        self.params = [np.zeros((dims, dims))]
+        self.params: list[np.ndarray] = [np.zeros((dims, dims))]
 
     def forward(self, queries: np.ndarray) -> np.ndarray:
-        return queries + queries @ self.params[0]
+        mapped: np.ndarray = queries + queries @ self.params[0]
+        return mapped
 
     def gradients(self, queries: np.ndarray, d_mapped: np.ndarray) -> list[np.ndarray]:
         return [queries.T @ d_mapped]
 
     def matrix(self) -> np.ndarray:
-        return np.eye(self.params[0].shape[0]) + self.params[0]
+        weights: np.ndarray = np.eye(self.params[0].shape[0]) + self.params[0]
+        return weights
 
 
 def make_map(capacity: Capacity, dims: int, rng: np.random.Generator) -> QueryMap:

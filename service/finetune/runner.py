@@ -191,7 +191,9 @@ class JobRunner:
             data, valid, tokens = await self._embed(job, indexed)
             if self._cancel.is_set():
                 return
+            everything = None
             if valid is None:
+                everything = data
                 share = auto.validation_share(data.n_queries)
                 data, valid = holdout(data, share, job.seed, minimum=auto.MIN_VALIDATION_QUERIES)
                 where = (
@@ -208,7 +210,7 @@ class JobRunner:
                 f"Validation: {where}; each epoch is scored by nDCG@10 and MRR@10 over all "
                 f"{len(data.passages)} passages of the job.",
             )
-            result = await self._train(job, data, valid, plan)
+            result = await self._train(job, data, valid, plan, everything)
         except TrainingCancelled:
             if not self._closing:
                 await self._event(job_id, "Training stopped: the job was cancelled.")
@@ -278,7 +280,12 @@ class JobRunner:
         return np.concatenate(parts), tokens
 
     async def _train(
-        self, job: FineTuningJob, data: TrainingData, valid: TrainingData, plan: auto.Plan
+        self,
+        job: FineTuningJob,
+        data: TrainingData,
+        valid: TrainingData,
+        plan: auto.Plan,
+        everything: TrainingData | None,
     ) -> FitResult:
         loop = asyncio.get_running_loop()
         started = time.time()
@@ -316,7 +323,15 @@ class JobRunner:
         )
         return await loop.run_in_executor(
             self._thread,
-            lambda: fit(data, valid, plan, job.seed, cancel=self._cancel, progress=progress),
+            lambda: fit(
+                data,
+                valid,
+                plan,
+                job.seed,
+                everything=everything,
+                cancel=self._cancel,
+                progress=progress,
+            ),
         )
 
     async def _succeed(

@@ -13,6 +13,7 @@ benchmark's capacity study (``benchmarks/finetune_study.py``) runs exactly what 
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -54,7 +55,7 @@ class FitResult:
     weights: np.ndarray
     accepted: bool
     base: Scores
-    best: EpochReport | None
+    best: EpochReport | None  # the epoch with the best validation nDCG@10, if above the base
     message: str
     step_losses: list[tuple[int, int, float]] = field(default_factory=list)  # step, epoch, loss
     epochs: list[EpochReport] = field(default_factory=list)
@@ -62,6 +63,8 @@ class FitResult:
     base_valid_loss: float = 0.0
     seconds: float = 0.0
     stopped_early: bool = False
+    chosen: EpochReport | None = None  # the epoch the model is (or was retrained to)
+    refit_queries: int | None = None  # set when the model was retrained on every query
 
     @property
     def base_dimensions(self) -> int:
@@ -77,23 +80,44 @@ def fit(
     plan: Plan,
     seed: int,
     *,
+    everything: TrainingData | None = None,
     cancel: threading.Event | None = None,
     progress: Progress | None = None,
 ) -> FitResult:
-    """Train up to ``plan.max_epochs``; checks ``cancel`` before every step."""
+    """Train up to ``plan.max_epochs`` with validation after each epoch, choose the epoch, and
+    decide. ``everything`` (the training and the held-out queries together) is what a refit
+    trains on, when ``plan.refit`` asks for one. Checks ``cancel`` before every step."""
     with blas.single_threaded():
-        return _fit(train, valid, plan, seed, cancel, progress)
+        started = time.perf_counter()
+        result, scores = _validation_run(train, valid, plan, seed, cancel, progress)
+        _decide(result, scores, plan)
+        if result.chosen is not None:
+            if result.chosen is not result.checkpoints[-1].report:
+                weights = _train_for(train, plan, seed, result.chosen.epoch, cancel)
+                result.checkpoints.append(Checkpoint(result.chosen, weights))
+                del result.checkpoints[:-KEPT_CHECKPOINTS]
+            result.weights = result.checkpoints[-1].weights
+            if plan.refit and everything is not None:
+                result.weights = _train_for(everything, plan, seed, result.chosen.epoch, cancel)
+                result.refit_queries = everything.n_queries
+                result.message += (
+                    f", retrained on all {everything.n_queries} queries for "
+                    f"{result.chosen.epoch} epochs"
+                )
+        result.seconds = time.perf_counter() - started
+        return result
 
 
-def _fit(
+def _validation_run(
     train: TrainingData,
     valid: TrainingData,
     plan: Plan,
     seed: int,
     cancel: threading.Event | None,
     progress: Progress | None,
-) -> FitResult:
-    started = time.perf_counter()
+) -> tuple[FitResult, list[Scores]]:
+    """The training run scored on validation after every epoch; keeps the newest new-best
+    epochs' weights and every epoch's per-query scores (for the choice)."""
     dims = train.queries.shape[1]
     rng = np.random.default_rng(seed)
     query_map = make_map(plan.capacity, dims, rng)
@@ -113,13 +137,15 @@ def _fit(
         message="",
         base_valid_loss=mean_loss(identity, valid, plan.batch_size),
     )
-    best_ndcg, best_scores, since_best, step = base.mean_ndcg, base, 0, 0
+    every: list[Scores] = []
+    best_ndcg, since_best, step = base.mean_ndcg, 0, 0
     epochs = train_epochs(train, query_map, optimiser, plan.batch_size, rng, cancel)
     for epoch, losses in enumerate(epochs, start=1):
         result.step_losses.extend((step + i + 1, epoch, loss) for i, loss in enumerate(losses))
         step += len(losses)
         weights = query_map.matrix()
         scores = validator.score(weights)
+        every.append(scores)
         report = EpochReport(
             epoch=epoch,
             step=step,
@@ -133,7 +159,7 @@ def _fit(
         )
         result.epochs.append(report)
         if report.best:
-            best_ndcg, best_scores, since_best = scores.mean_ndcg, scores, 0
+            best_ndcg, since_best = scores.mean_ndcg, 0
             result.best = report
             result.checkpoints.append(Checkpoint(report, weights.astype(np.float32)))
             del result.checkpoints[:-KEPT_CHECKPOINTS]
@@ -147,13 +173,29 @@ def _fit(
         if epoch >= plan.max_epochs:
             break
     epochs.close()
-    result.seconds = time.perf_counter() - started
-    _decide(result, best_scores, plan)
-    return result
+    return result, every
 
 
-def _decide(result: FitResult, best: Scores, plan: Plan) -> None:
-    """Never worse than the base model: keep the best epoch only if it beats the base model
+def _choose(result: FitResult, scores: list[Scores], plan: Plan) -> int:
+    """The best epoch; with ``plan.plateau``, the latest epoch after it whose validation nDCG@10
+    is within ``plateau`` paired standard errors of the best. The validation pool holds only
+    the file's passages, so it cannot see what longer training gains against a collection's
+    never-relevant documents (measured: ``benchmarks/README.md``); among epochs it cannot tell
+    apart, the longer trained one is taken."""
+    assert result.best is not None
+    best = result.best.epoch - 1
+    if plan.plateau <= 0:
+        return best
+    for e in range(len(scores) - 1, best, -1):
+        gap = scores[best].ndcg - scores[e].ndcg
+        error = float(gap.std(ddof=1)) / math.sqrt(len(gap)) if len(gap) > 1 else math.inf
+        if float(gap.mean()) <= plan.plateau * error:
+            return e
+    return best
+
+
+def _decide(result: FitResult, scores: list[Scores], plan: Plan) -> None:
+    """Never worse than the base model: keep the chosen epoch only if it beats the base model
     beyond noise; otherwise the job's model is the identity map."""
     before = result.base.mean_ndcg
     if result.best is None:
@@ -162,19 +204,38 @@ def _decide(result: FitResult, best: Scores, plan: Plan) -> None:
             "model, the model returns base embeddings"
         )
         return
-    after = result.best.valid_ndcg
-    accepted, _ = improves(result.base, best, z=plan.z, min_gain=plan.min_gain)
+    chosen = result.epochs[_choose(result, scores, plan)]
+    after = chosen.valid_ndcg
+    accepted, _ = improves(result.base, scores[chosen.epoch - 1], z=plan.z, min_gain=plan.min_gain)
     if not accepted:
         result.message = (
-            f"validation nDCG@10 {before:.3f} -> {after:.3f} (best epoch {result.best.epoch}): "
-            f"no reliable improvement over {len(best.ndcg)} validation queries, the model "
+            f"validation nDCG@10 {before:.3f} -> {after:.3f} (epoch {chosen.epoch}): no "
+            f"reliable improvement over {len(result.base.ndcg)} validation queries, the model "
             "returns base embeddings"
         )
         return
-    result.accepted = True
-    result.weights = result.checkpoints[-1].weights
+    result.accepted, result.chosen = True, chosen
     result.message = (
         f"validation nDCG@10 {before:.3f} -> {after:.3f} (MRR@10 {result.base.mean_mrr:.3f} -> "
-        f"{result.best.valid_mrr:.3f}): the model uses epoch {result.best.epoch} "
-        f"(step {result.best.step})"
+        f"{chosen.valid_mrr:.3f}): the model uses epoch {chosen.epoch} (step {chosen.step})"
     )
+
+
+def _train_for(
+    data: TrainingData, plan: Plan, seed: int, epochs: int, cancel: threading.Event | None
+) -> np.ndarray:
+    """A fresh run of ``epochs`` epochs with the same seed: the validation run's weights again
+    when ``data`` is its training split (training is deterministic), or a refit."""
+    rng = np.random.default_rng(seed)
+    query_map = make_map(plan.capacity, data.queries.shape[1], rng)
+    optimiser = Adam(
+        query_map.params,
+        BASE_LEARNING_RATE * plan.learning_rate_multiplier,
+        plan.capacity.weight_decay,
+    )
+    runs = train_epochs(data, query_map, optimiser, plan.batch_size, rng, cancel)
+    for epoch, _ in enumerate(runs, start=1):
+        if epoch == epochs:
+            break
+    runs.close()
+    return query_map.matrix().astype(np.float32)

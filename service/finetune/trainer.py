@@ -18,7 +18,7 @@ same weights (``blas.single_threaded`` keeps the products' summation order fixed
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,7 +76,8 @@ class TrainingData:
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    unit: np.ndarray = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    return unit
 
 
 def batch_loss(
@@ -137,7 +138,7 @@ def train_epochs(
     batch_size: int,
     rng: np.random.Generator,
     cancel: threading.Event | None = None,
-) -> Iterator[list[float]]:
+) -> Generator[list[float], None, None]:
     """Shuffled mini-batches, one epoch per iteration; yields that epoch's per-step losses.
     Runs until the caller stops iterating; checks ``cancel`` before every step."""
     relevant = data.relevant_keys()

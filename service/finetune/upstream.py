@@ -89,7 +89,7 @@ class UpstreamJobs:
         finally:
             for handle in opened:
                 handle.close()
-        upstream_id = _decode(upstream_file_decoder, response.content, "file object").id
+        upstream_id: str = _decode(upstream_file_decoder, response.content, "file object").id
         await self._store.run(self._store.set_upstream_file, file_id, upstream_id)
         return upstream_id
 
@@ -108,7 +108,7 @@ class UpstreamJobs:
             headers={"content-type": "application/json"},
             idempotent=False,
         )
-        upstream = _decode(upstream_job_decoder, response.content, "fine-tuning job")
+        upstream: UpstreamJob = _decode(upstream_job_decoder, response.content, "fine-tuning job")
         merge(job, upstream)
         await self._localise_results(job)
         return upstream.id

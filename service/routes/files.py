@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from litestar import Request, Response, delete, get, post
 from litestar.params import Parameter
@@ -57,7 +57,7 @@ def _expires_after(fields: dict[str, str]) -> int | None:
 # The body limit is this route's own (SEMSEARCH_MAX_FILE_MB, counted while streaming), so
 # Litestar's app-wide SEMSEARCH_MAX_BODY_MB is lifted here.
 @post("/v1/files", status_code=200, request_max_body_size=None)
-async def create_file(request: Request, files: FileStore) -> Response[bytes]:
+async def create_file(request: Request[Any, Any, Any], files: FileStore) -> Response[bytes]:
     """Upload one file (multipart ``file`` + ``purpose``); fine-tune JSONL is checked."""
     settings: Settings = request.app.state.settings
     max_bytes = int(settings.max_file_mb * 1024 * 1024)

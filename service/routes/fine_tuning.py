@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.params import Parameter
@@ -32,7 +32,7 @@ async def create_job(
     return _json(await fine_tuning.create(data))
 
 
-def metadata_filter(request: Request) -> dict[str, str] | None:
+def metadata_filter(request: Request[Any, Any, Any]) -> dict[str, str] | None:
     """OpenAI's ``metadata[k]=v`` query filter (deepObject style; every pair must match), or
     ``metadata=null`` for jobs without metadata (an empty dict). None: no filter."""
     wanted: dict[str, str] = {}
@@ -51,7 +51,10 @@ def metadata_filter(request: Request) -> dict[str, str] | None:
 
 @get("/v1/fine_tuning/jobs")
 async def list_jobs(
-    request: Request, fine_tuning: FineTuningService, after: str | None = None, limit: Limit = 20
+    request: Request[Any, Any, Any],
+    fine_tuning: FineTuningService,
+    after: str | None = None,
+    limit: Limit = 20,
 ) -> Response[bytes]:
     """Newest first; ``metadata[k]=v`` keeps the jobs whose metadata has every pair given."""
     jobs, has_more = await fine_tuning.list(

@@ -36,14 +36,22 @@ def random_pairs(seed: int, n: int = 200, dims: int = 16) -> TrainingData:
     )
 
 
-def plan(patience: int | None = 3, epochs: int = 60, lr: float = 20.0) -> Plan:
+def plan(
+    patience: int | None = 3,
+    epochs: int = 60,
+    lr: float = 20.0,
+    plateau: float = 0.0,
+    refit: bool = False,
+) -> Plan:
     return Plan(
         capacity=Capacity("full"),
         max_epochs=epochs,
         batch_size=32,
         learning_rate_multiplier=lr,
         patience=patience,
-        z=1.0,
+        z=2.0,
+        plateau=plateau,
+        refit=refit,
     )
 
 
@@ -86,3 +94,33 @@ def test_same_seed_same_model() -> None:
     again = fit(train, valid, plan(), seed=5)
     assert np.array_equal(first.weights, again.weights)
     assert [e.valid_ndcg for e in first.epochs] == [e.valid_ndcg for e in again.epochs]
+
+
+def test_plateau_takes_the_latest_epoch_the_validation_cannot_tell_from_the_best() -> None:
+    train, valid = holdout(rotated(SEED), share=0.3, seed=SEED)
+    strict = fit(train, valid, plan(patience=None, epochs=15), seed=SEED)
+    loose = fit(train, valid, plan(patience=None, epochs=15, plateau=1000.0), seed=SEED)
+    assert strict.chosen is strict.best and strict.best is not None
+    assert loose.chosen is not None and loose.chosen.epoch == 15  # everything is "within noise"
+    assert strict.best.epoch < 15, [e.valid_ndcg for e in strict.epochs]
+    # The chosen epoch's weights are rebuilt by replaying the run: the newest checkpoint.
+    assert loose.checkpoints[-1].report is loose.chosen
+    assert np.array_equal(loose.weights, loose.checkpoints[-1].weights)
+    replayed = fit(train, valid, plan(patience=None, epochs=15), seed=SEED)  # ends at epoch 15
+    assert strict.epochs[-1].valid_ndcg == replayed.epochs[-1].valid_ndcg
+    assert "uses epoch 15 " in loose.message
+
+
+def test_refit_retrains_on_every_query_for_the_chosen_epochs() -> None:
+    data = rotated(SEED)
+    train, valid = holdout(data, share=0.3, seed=SEED)
+    kept = fit(train, valid, plan(patience=3), seed=SEED, everything=data)  # plan: no refit
+    refit = fit(train, valid, plan(patience=3, refit=True), seed=SEED, everything=data)
+    assert kept.refit_queries is None and refit.refit_queries == 200
+    assert refit.chosen is not None and kept.chosen is not None
+    assert refit.chosen.epoch == kept.chosen.epoch
+    assert np.array_equal(kept.weights, kept.checkpoints[-1].weights)
+    assert not np.array_equal(refit.weights, refit.checkpoints[-1].weights)
+    assert refit.message.endswith(f"retrained on all 200 queries for {refit.chosen.epoch} epochs")
+    again = fit(train, valid, plan(patience=3, refit=True), seed=SEED, everything=data)
+    assert np.array_equal(refit.weights, again.weights)
