@@ -205,19 +205,28 @@ def _decide(result: FitResult, scores: list[Scores], plan: Plan) -> None:
         )
         return
     chosen = result.epochs[_choose(result, scores, plan)]
-    after = chosen.valid_ndcg
-    accepted, _ = improves(result.base, scores[chosen.epoch - 1], z=plan.z, min_gain=plan.min_gain)
+    gains = scores[chosen.epoch - 1].ndcg - result.base.ndcg
+    accepted, gain = improves(
+        result.base, scores[chosen.epoch - 1], z=plan.z, min_gain=plan.min_gain
+    )
+    error = float(gains.std(ddof=1)) / math.sqrt(len(gains)) if len(gains) > 1 else math.inf
+    evidence = (
+        f"{gain:+.3f}, {gain / error:.1f} standard errors over {len(gains)} validation queries"
+        if error > 0
+        else f"{gain:+.3f} over {len(gains)} validation queries"
+    )
     if not accepted:
         result.message = (
-            f"validation nDCG@10 {before:.3f} -> {after:.3f} (epoch {chosen.epoch}): no "
-            f"reliable improvement over {len(result.base.ndcg)} validation queries, the model "
-            "returns base embeddings"
+            f"validation nDCG@10 {before:.3f} -> {chosen.valid_ndcg:.3f} at epoch {chosen.epoch} "
+            f"({evidence}; {plan.z:g} needed): no reliable improvement, the model returns base "
+            "embeddings"
         )
         return
     result.accepted, result.chosen = True, chosen
     result.message = (
-        f"validation nDCG@10 {before:.3f} -> {after:.3f} (MRR@10 {result.base.mean_mrr:.3f} -> "
-        f"{chosen.valid_mrr:.3f}): the model uses epoch {chosen.epoch} (step {chosen.step})"
+        f"validation nDCG@10 {before:.3f} -> {chosen.valid_ndcg:.3f} ({evidence}; MRR@10 "
+        f"{result.base.mean_mrr:.3f} -> {chosen.valid_mrr:.3f}): the model uses epoch "
+        f"{chosen.epoch} (step {chosen.step})"
     )
 
 
