@@ -80,7 +80,9 @@ def train(client: OpenAI, task: Task, seed: int) -> dict[str, Any]:
         "model": job.fine_tuned_model,
         "adapter": verdict.level == "info",  # "warn": the job returns the base model
         "verdict": verdict.message,
-        "capacity": setup["adapter"] + (f":{setup['rank']}" if setup.get("rank") else ""),
+        "capacity": setup["adapter"]
+        + (f":{setup['rank']}" if setup.get("rank") else "")
+        + (f"@{setup['weight_decay']:g}" if setup.get("weight_decay") else ""),
         "training_queries": setup["training_queries"],
         "validation_queries": setup["validation_queries"],
         "epochs_run": len(epochs),

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
 from benchmarks.finetune_data import LABELED, Scorer, Task, load_task  # noqa: E402
-from benchmarks.finetune_rules import report  # noqa: E402
+from benchmarks.finetune_rules import production, report  # noqa: E402
 from service.embeddings.local import LocalModel  # noqa: E402
 from service.finetune import auto, blas  # noqa: E402
 from service.finetune.maps import Adam, Capacity, make_map  # noqa: E402
@@ -133,9 +133,9 @@ def curve(
             if validator is not None:
                 out["val"].append(np.round(validator.score(weights).ndcg, 4).tolist())
             training += time.perf_counter() - tick
-            # Every epoch up to 60, then every 5th (long runs on tiny files are thousands of
+            # Every epoch up to 60, then every 10th (long runs on tiny files are thousands of
             # epochs); ``report`` reads an epoch's test score from the last one measured.
-            if epoch <= 60 or epoch % 5 == 0 or epoch == epochs:
+            if epoch <= 60 or epoch % 10 == 0 or epoch == epochs:
                 mapped = normalise(test_queries @ weights)
                 out["test"].append(round(float(scorer(mapped, docs).mean()), 5))
             else:
@@ -164,6 +164,8 @@ def sweep(args: argparse.Namespace) -> None:
         for line in out.read_text().splitlines():
             r = json.loads(line)
             done.add((r["dataset"], r["seed"], r["subsample"], r["capacity"]))
+            if r.get("share", 0.2) != (args.share or 0.2) or r.get("shuffled") != args.shuffle:
+                raise SystemExit(f"{out} holds runs of another share or kind: use another file")
     with out.open("a") as log:
         for name in args.datasets.split(","):
             for seed in [int(s) for s in args.seeds.split(",")]:
@@ -189,7 +191,7 @@ def sweep(args: argparse.Namespace) -> None:
                     if args.shuffle:  # useless pairs: each query gets another's passages
                         mix = np.random.default_rng([seed, 1]).permutation(data.n_queries)
                         data.pair_query = mix[data.pair_query]
-                    share = auto.validation_share(data.n_queries)
+                    share = args.share or auto.validation_share(data.n_queries)
                     train, valid = holdout(data, share, seed, minimum=auto.MIN_VALIDATION_QUERIES)
                     base_val = Validator(valid).score(None).ndcg
                     for capacity in capacities:
@@ -224,6 +226,7 @@ def sweep(args: argparse.Namespace) -> None:
                             "dataset": name,
                             "casefold": args.casefold,
                             "shuffled": args.shuffle,
+                            "share": share,
                             "seed": seed,
                             "subsample": size,
                             "n_queries": data.n_queries,
@@ -266,6 +269,7 @@ def main() -> None:
     run.add_argument("--capacities", default="diagonal,low_rank:4,low_rank:16,low_rank:64,full")
     run.add_argument("--subsample", default="")
     run.add_argument("--casefold", action="store_true")
+    run.add_argument("--share", type=float, default=None, help="validation share (auto's)")
     run.add_argument(
         "--shuffle", action="store_true", help="pair each query with another's passages (null)"
     )
@@ -277,9 +281,15 @@ def main() -> None:
     show = commands.add_parser("report")
     show.add_argument("paths", nargs="+")
     show.add_argument("--casefold", action="store_true", help="report the casefolded runs")
+    show.add_argument("--share", type=float, default=0.2, help="the runs of this validation share")
+    show.add_argument(
+        "--production", action="store_true", help="score auto.py's rule on every run instead"
+    )
     args = parser.parse_args()
     if args.command == "sweep":
         sweep(args)
+    elif args.production:
+        production(args)
     else:
         report(args)
 

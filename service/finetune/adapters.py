@@ -10,6 +10,11 @@ model at the base's full native width (through ``EmbeddingService.embed``, so up
 the cache), multiplies by the learned ``W`` and L2-normalises. ``dimensions`` then truncates
 that vector and re-normalises, Matryoshka-style, as WordLlama and text-embedding-3 do. Document
 vectors stay the base model's (``ModelInfo.document_model``), so existing indexes stay valid.
+
+A job that found no adapter better than its base model saves the identity (no weights): its
+model answers exactly as the base model does. A job's kept epochs are saved too, as
+``{model}:ckpt-step-{step}``: usable by id, listed per job (``/checkpoints``), not in
+``/v1/models``. One ``.npz`` per model: ``{job}.npz``, ``{job}.step-{step}.npz``.
 """
 
 from __future__ import annotations

@@ -19,7 +19,11 @@ to be useless (each query paired with another's passages) as the null case. In s
   ``PATIENCE`` epochs without a better validation score. ``PLATEAU``: the job keeps the latest
   epoch within 2 standard errors of the best (``selection._choose`` says why), then ``REFIT``:
   it retrains on all the queries, held-out ones included, for that many epochs.
-- **Capacity** follows the number of training queries (``CAPACITY``).
+- **Capacity** follows the number of training queries (``CAPACITY``): a rank-16 map below 16,
+  a full map pulled toward the identity (weight decay 10) below 64, a free full map above. The
+  leave-one-collection-out choice was this schedule in four folds of six (and it never lost more
+  than 0.001 nDCG@10 on the collection left out); gains come from the full map once there are
+  a few hundred queries (SciFact: +0.06 at 205, +0.23 at 647).
 
 Explicit ``n_epochs`` is the number of epochs run (no early stop); explicit ``batch_size`` and
 ``learning_rate_multiplier`` are used as given. Acceptance, plateau and refit always apply.
@@ -45,8 +49,8 @@ PLATEAU = 2.0
 REFIT = True
 # (fewer than this many training queries, capacity); the last one applies above.
 CAPACITY: tuple[tuple[int, Capacity], ...] = (
-    (64, Capacity("diagonal")),
-    (256, Capacity("full", weight_decay=10.0)),
+    (16, Capacity("low_rank", rank=16)),
+    (64, Capacity("full", weight_decay=10.0)),
     (2**62, Capacity("full")),
 )
 

@@ -216,10 +216,16 @@ def _decide(result: FitResult, scores: list[Scores], plan: Plan) -> None:
         else f"{gain:+.3f} over {len(gains)} validation queries"
     )
     if not accepted:
+        best = result.best
+        latest = (
+            f", the latest within noise of the best ({best.valid_ndcg:.3f} at epoch {best.epoch})"
+            if best is not chosen
+            else ""
+        )
         result.message = (
-            f"validation nDCG@10 {before:.3f} -> {chosen.valid_ndcg:.3f} at epoch {chosen.epoch} "
-            f"({evidence}; {plan.z:g} needed): no reliable improvement, the model returns base "
-            "embeddings"
+            f"validation nDCG@10 {before:.3f} -> {chosen.valid_ndcg:.3f} at epoch {chosen.epoch}"
+            f"{latest} ({evidence}; {plan.z:g} needed): no reliable improvement, the model "
+            "returns base embeddings"
         )
         return
     result.accepted, result.chosen = True, chosen
