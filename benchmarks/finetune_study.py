@@ -4,22 +4,22 @@ Usage::
 
     python benchmarks/finetune_study.py sweep --out benchmarks/.runs/study.jsonl \
         [--datasets scifact,...] [--seeds 101,102,103,104] [--capacities diagonal,low_rank:16,full]
-        [--subsample 16,32,64,128,256,512] [--casefold]
-    python benchmarks/finetune_study.py report benchmarks/.runs/study.jsonl
+        [--subsample 16,32,64,128,256] [--casefold] [--shuffle] [--share 0.5]
+    python benchmarks/finetune_study.py report [--production] [--casefold] [--share 0.5] FILE...
 
-In process, no server: each collection's corpus and queries are embedded once with the local
-model (cached under ``benchmarks/.runs/``); then, with the job's own functions (``holdout``,
+In process, no server: each collection's corpus and queries are embedded once with the local model
+(cached under ``benchmarks/.runs/``); then, with the job's own functions (``holdout``,
 ``make_map``, ``train_epochs``, ``Validator``), an adapter trains on a seeded half of the judged
-queries minus a held-out validation share, for a fixed long run. Every epoch logs the per-query
-validation nDCG@10 (the job's metric) and the test nDCG@10 of the scored half over the whole
-corpus; a second run trains on all the training queries (no holdout) and logs its test score per
-epoch (what a refit would give). Selection rules (early stopping, patience, acceptance threshold,
-refit, capacity by number of queries) are then applied after the fact by ``report``, so one sweep
-compares them all. ``--subsample`` trains on the first n training queries (seeded order), to see
-how the best capacity moves with n. ``--casefold`` lowercases all-capital words first (what issue
-11 will do for the local model), to check the rule does not hinge on today's base scores.
-``--shuffle`` gives each query the passages of another (a training set built to be useless):
-how often a rule accepts an adapter then is its false-acceptance rate.
+queries minus a held-out validation share, for the "auto" budget (``auto.epochs_for``). Every epoch
+logs the per-query validation nDCG@10 (the job's metric) and the test nDCG@10 of the scored half
+over the whole corpus; a second run trains on all the training queries (no holdout) and logs its
+test score per epoch (what a refit would give). Selection rules (early stopping, patience,
+acceptance threshold, refit, capacity by number of queries) are then applied after the fact by
+``report``, so one sweep compares them all. ``--subsample`` trains on the first n training queries
+(seeded order), to see how the best capacity moves with n. ``--casefold`` lowercases all-capital
+words first (what issue 11 will do for the local model), to check the rule does not hinge on
+today's base scores. ``--shuffle`` gives each query the passages of another (a training set built
+to be useless): how often a rule accepts an adapter then is its false-acceptance rate.
 The study's seeds are not the benchmark's (``bench_finetune.py`` uses 1-4).
 """
 
@@ -99,15 +99,6 @@ def parse_capacity(text: str) -> Capacity:
     return Capacity(kind, int(rank) if rank else None, float(decay or 0))  # type: ignore[arg-type]
 
 
-def run_length(n_pairs: int, batch: int, min_epochs: int, min_steps: int, max_steps: int) -> int:
-    steps = -(-n_pairs // batch)
-    return (
-        max(min_epochs, -(-min_steps // steps))
-        if steps * min_epochs <= max_steps
-        else max(1, max_steps // steps)
-    )
-
-
 def curve(
     data: TrainingData,
     valid: TrainingData | None,
@@ -128,7 +119,8 @@ def curve(
     training = 0.0
     with blas.single_threaded():
         tick = time.perf_counter()
-        for epoch, losses in enumerate(train_epochs(data, query_map, optimiser, 64, rng), 1):
+        batches = train_epochs(data, query_map, optimiser, auto.AUTO_BATCH_SIZE, rng)
+        for epoch, losses in enumerate(batches, 1):
             weights = query_map.matrix()
             if validator is not None:
                 out["val"].append(np.round(validator.score(weights).ndcg, 4).tolist())
@@ -197,9 +189,7 @@ def sweep(args: argparse.Namespace) -> None:
                     for capacity in capacities:
                         if (name, seed, size, args_capacity(capacity)) in done:
                             continue
-                        epochs = run_length(
-                            len(train), 64, args.min_epochs, args.min_steps, args.max_steps
-                        )
+                        epochs = auto.epochs_for(len(train), auto.AUTO_BATCH_SIZE)
                         held = curve(
                             train,
                             valid,
@@ -274,9 +264,6 @@ def main() -> None:
         "--shuffle", action="store_true", help="pair each query with another's passages (null)"
     )
     run.add_argument("--lr", type=float, default=1.0)
-    run.add_argument("--min-epochs", type=int, default=60)
-    run.add_argument("--min-steps", type=int, default=600)
-    run.add_argument("--max-steps", type=int, default=2000)
     run.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True)
     show = commands.add_parser("report")
     show.add_argument("paths", nargs="+")
