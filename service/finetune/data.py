@@ -72,3 +72,51 @@ def load_examples(path: Path) -> list[Example]:
     if any(e.negative is not None for e in examples) and any(e.negative is None for e in examples):
         raise LineError(0, 'give "negative" on every line or on none')
     return examples
+
+
+@dataclass(slots=True, frozen=True)
+class PairSplit:
+    """One file's examples as indexes: its distinct query texts and its pairs."""
+
+    queries: list[str]
+    pair_query: list[int]
+    pair_positive: list[int]  # rows of ``IndexedExamples.passages``
+    pair_negative: list[int] | None
+
+
+@dataclass(slots=True, frozen=True)
+class IndexedExamples:
+    """The training (and validation) file as one passage table and per-file query tables.
+
+    Queries are grouped by their exact text: all pairs of one query stay together, so a held-out
+    share of queries never shares a query with the training side. Equal passage texts are one
+    passage (one row, one candidate)."""
+
+    passages: list[str]
+    training: PairSplit
+    validation: PairSplit | None
+
+
+def index_examples(
+    training: list[Example], validation: list[Example] | None = None
+) -> IndexedExamples:
+    rows: dict[str, int] = {}
+
+    def passage(text: str) -> int:
+        return rows.setdefault(text, len(rows))
+
+    def split(examples: list[Example]) -> PairSplit:
+        queries: dict[str, int] = {}
+        pair_query = [queries.setdefault(e.query, len(queries)) for e in examples]
+        pair_positive = [passage(e.positive) for e in examples]
+        negatives = [passage(e.negative) for e in examples if e.negative is not None]
+        return PairSplit(
+            queries=list(queries),
+            pair_query=pair_query,
+            pair_positive=pair_positive,
+            pair_negative=negatives if len(negatives) == len(examples) else None,
+        )
+
+    train = split(training)
+    valid = split(validation) if validation else None
+    return IndexedExamples(passages=list(rows), training=train, validation=valid)

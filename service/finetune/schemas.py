@@ -103,6 +103,20 @@ class FineTuningJobEvent(msgspec.Struct, kw_only=True):
     object: Literal["fine_tuning.job.event"] = "fine_tuning.job.event"
 
 
+class FineTuningJobCheckpoint(msgspec.Struct, kw_only=True):
+    """A model kept during a job, usable by its ``fine_tuned_model_checkpoint`` id. ``metrics``
+    has OpenAI's keys where they apply (``step``, ``train_loss``, ``valid_loss``,
+    ``full_valid_loss``) and, for local adapters, the validation retrieval metrics."""
+
+    id: str
+    created_at: int
+    fine_tuned_model_checkpoint: str
+    fine_tuning_job_id: str
+    metrics: dict[str, Any]
+    step_number: int
+    object: Literal["fine_tuning.job.checkpoint"] = "fine_tuning.job.checkpoint"
+
+
 class ListJobsResponse(msgspec.Struct, kw_only=True):
     data: list[FineTuningJob]
     has_more: bool
@@ -111,6 +125,14 @@ class ListJobsResponse(msgspec.Struct, kw_only=True):
 
 class ListEventsResponse(msgspec.Struct, kw_only=True):
     data: list[FineTuningJobEvent]
+    has_more: bool
+    object: Literal["list"] = "list"
+
+
+class ListCheckpointsResponse(msgspec.Struct, kw_only=True):
+    data: list[FineTuningJobCheckpoint]
+    first_id: str | None
+    last_id: str | None
     has_more: bool
     object: Literal["list"] = "list"
 
@@ -136,13 +158,27 @@ class UpstreamEvents(msgspec.Struct, kw_only=True):
     has_more: bool = False
 
 
+class UpstreamCheckpoints(msgspec.Struct, kw_only=True):
+    data: list[FineTuningJobCheckpoint]
+    has_more: bool = False
+
+
 class UpstreamFile(msgspec.Struct, kw_only=True):
+    """An upstream file object: lenient, unknown fields ignored."""
+
     id: str
+    bytes: int | None = None
+    created_at: int | None = None
+    filename: str | None = None
+    purpose: str | None = None
+    expires_at: int | None = None
 
 
 json_encoder = msgspec.json.Encoder()
 job_decoder = msgspec.json.Decoder(FineTuningJob)
 event_decoder = msgspec.json.Decoder(FineTuningJobEvent)
+checkpoint_decoder = msgspec.json.Decoder(FineTuningJobCheckpoint)
 upstream_job_decoder = msgspec.json.Decoder(UpstreamJob)
 upstream_events_decoder = msgspec.json.Decoder(UpstreamEvents)
 upstream_file_decoder = msgspec.json.Decoder(UpstreamFile)
+upstream_checkpoints_decoder = msgspec.json.Decoder(UpstreamCheckpoints)

@@ -18,20 +18,28 @@ import asyncio
 import logging
 import secrets
 import time
-from typing import Any, Literal
+from collections.abc import Awaitable
+from typing import Any, Literal, TypeVar
 
 import httpx
 import msgspec
 
 from service.embeddings import EmbeddingService, UpstreamClient
-from service.errors import InvalidRequestError, ModelNotFoundError, ServiceError
-from service.files import FileStore
+from service.errors import (
+    InvalidRequestError,
+    ModelNotFoundError,
+    NotFoundError,
+    ServiceError,
+    UpstreamStatusError,
+)
+from service.files import FileStore, OpenAIFile
 from service.finetune.adapters import AdapterModels
 from service.finetune.runner import JobRunner
 from service.finetune.schemas import (
     TERMINAL,
     CreateFineTuningJobRequest,
     FineTuningJob,
+    FineTuningJobCheckpoint,
     FineTuningJobEvent,
     Hyperparameters,
 )
@@ -41,6 +49,7 @@ from service.metrics import Metrics
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 ORGANIZATION = "org-semsearch"
 SUFFIX_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
@@ -203,11 +212,14 @@ class FineTuningService:
             return await self.upstream.refresh(record)
         return record.job
 
-    async def list_page(self, *, limit: int, after: str | None) -> tuple[list[FineTuningJob], bool]:
+    async def list_page(
+        self, *, limit: int, after: str | None, metadata: dict[str, str] | None = None
+    ) -> tuple[list[FineTuningJob], bool]:
         """Local and proxied jobs, newest first; proxied jobs still in flight are refreshed
-        from the upstream (best effort: an unreachable upstream leaves the stored record)."""
+        from the upstream (best effort: an unreachable upstream leaves the stored record).
+        ``metadata``: only jobs whose metadata has all these pairs (``{}``: jobs without)."""
         records, has_more = await self.store.run(
-            lambda: self.store.list_page(limit=limit, after=after)
+            lambda: self.store.list_page(limit=limit, after=after, metadata=metadata)
         )
         jobs = []
         for record in records:
@@ -254,6 +266,70 @@ class FineTuningService:
         if record.kind == "upstream" and self.upstream is not None:
             return await self.upstream.events(record, limit=limit, after=after)
         return await self.store.run(lambda: self.store.events(job_id, limit=limit, after=after))
+
+    async def checkpoints(
+        self, job_id: str, *, limit: int, after: str | None
+    ) -> tuple[list[FineTuningJobCheckpoint], bool]:
+        record = await self.store.run(self.store.get, job_id)
+        if record.kind == "upstream" and self.upstream is not None:
+            return await self.upstream.checkpoints(record, limit=limit, after=after)
+        return await self.store.run(
+            lambda: self.store.checkpoints(job_id, limit=limit, after=after)
+        )
+
+    async def result_file(self, file_id: str) -> OpenAIFile | None:
+        """A proxied job's result file under our id (metadata fetched upstream), or None when
+        ``file_id`` is not one."""
+        upstream_id = await self._upstream_result(file_id)
+        if upstream_id is None:
+            return None
+        assert self.upstream is not None
+        info = await self._gone_if_missing(file_id, self.upstream.file_info(upstream_id))
+        return OpenAIFile(
+            id=file_id,
+            bytes=info.bytes or 0,
+            created_at=info.created_at or 0,
+            filename=info.filename or f"{file_id}.csv",
+            purpose=info.purpose or "fine-tune-results",
+            expires_at=info.expires_at,
+        )
+
+    async def result_file_content(self, file_id: str) -> tuple[OpenAIFile, bytes] | None:
+        """Metadata and bytes of a proxied job's result file, fetched with the server's upstream
+        key (never the client's); None when ``file_id`` is not one."""
+        info = await self.result_file(file_id)
+        if info is None:
+            return None
+        assert self.upstream is not None
+        upstream_id = await self._upstream_result(file_id)
+        assert upstream_id is not None
+        content = await self._gone_if_missing(file_id, self.upstream.file_content(upstream_id))
+        return info, content
+
+    async def _gone_if_missing(self, file_id: str, call: Awaitable[T]) -> T:
+        """An upstream 404 says so under our file id (the upstream's ids stay inside)."""
+        try:
+            return await call
+        except UpstreamStatusError as exc:
+            if exc.status != 404:
+                raise
+            raise NotFoundError(
+                f"No such File object: {file_id} (the upstream no longer has this result file)",
+                param="file_id",
+            ) from None
+
+    async def _upstream_result(self, file_id: str) -> str | None:
+        found = await self.store.run(self.store.upstream_result, file_id)
+        if found is None:
+            return None
+        upstream_id, job_id = found
+        if self.upstream is None:
+            raise NotFoundError(
+                f"File {file_id} is a result of upstream fine-tuning job {job_id}, and no "
+                "upstream is configured to fetch it from.",
+                param="file_id",
+            )
+        return upstream_id
 
     async def _event(self, job_id: str, message: str) -> None:
         await self.store.run(lambda: self.store.add_event(job_id, message))

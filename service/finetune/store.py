@@ -25,11 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from service.errors import NotFoundError
+from service.errors import InvalidRequestError, NotFoundError
 from service.finetune.schemas import (
     FineTuningJob,
+    FineTuningJobCheckpoint,
     FineTuningJobEvent,
     JobError,
+    checkpoint_decoder,
     event_decoder,
     job_decoder,
     json_encoder,
@@ -58,11 +60,29 @@ CREATE TABLE IF NOT EXISTS events (
     body BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_job ON events (job_id, seq);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    job_id TEXT NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS checkpoints_job ON checkpoints (job_id, seq);
 CREATE TABLE IF NOT EXISTS upstream_files (
     file_id TEXT PRIMARY KEY,
     upstream_id TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS upstream_results (
+    file_id TEXT PRIMARY KEY,
+    upstream_id TEXT NOT NULL UNIQUE,
+    job_id TEXT NOT NULL
+);
 """
+
+
+def _matches(metadata: dict[str, str] | None, wanted: dict[str, str]) -> bool:
+    if not wanted:
+        return not metadata
+    return metadata is not None and all(metadata.get(k) == v for k, v in wanted.items())
 
 
 def new_job_id() -> str:
@@ -147,16 +167,42 @@ class JobStore:
 
         return self._db.write(compare_and_set)
 
-    def list_page(self, *, limit: int, after: str | None) -> Page[JobRecord]:
-        """Newest first; ``after`` is the id of the last job of the previous page."""
-        return self._db.page(
-            "jobs",
-            columns=_RECORD,
-            after=after,
-            limit=limit,
-            unknown="Fine-tuning job {after} not found.",
-            decode=JobRecord.from_row,
-        )
+    def list_page(
+        self, *, limit: int, after: str | None, metadata: dict[str, str] | None = None
+    ) -> Page[JobRecord]:
+        """Newest first; ``after`` is the id of the last job of the previous page. With
+        ``metadata``, only jobs whose metadata holds every pair (``{}``: jobs without any)."""
+        if metadata is None:
+            return self._db.page(
+                "jobs",
+                columns=_RECORD,
+                after=after,
+                limit=limit,
+                unknown="Fine-tuning job {after} not found.",
+                decode=JobRecord.from_row,
+            )
+        wanted = metadata
+
+        def select(conn: sqlite3.Connection) -> list[JobRecord]:
+            clause: str = ""
+            args: tuple[object, ...] = ()
+            if after is not None:
+                found = conn.execute("SELECT seq FROM jobs WHERE id = ?", (after,)).fetchone()
+                if found is None:
+                    raise InvalidRequestError(f"Fine-tuning job {after} not found.", param="after")
+                clause, args = "WHERE seq < ?", (found[0],)
+            records: list[JobRecord] = []
+            # Filtered here, newest first, until a page and one more: metadata is in the body.
+            for row in conn.execute(f"SELECT {_RECORD} FROM jobs {clause} ORDER BY seq DESC", args):
+                record = JobRecord.from_row(row)
+                if _matches(record.job.metadata, wanted):
+                    records.append(record)
+                    if len(records) > limit:
+                        break
+            return records
+
+        records = self._db.read(select)
+        return Page(records[:limit], len(records) > limit)
 
     def recover(self) -> list[str]:
         """At start-up: local jobs a restart cut short go back to ``queued`` (training is
@@ -245,6 +291,32 @@ class JobStore:
             scoped=True,
         )
 
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def put_checkpoints(self, job_id: str, checkpoints: list[FineTuningJobCheckpoint]) -> None:
+        """Insert checkpoints (oldest first); ones already stored (by id) are left as they are."""
+        rows = [(c.id, job_id, json_encoder.encode(c)) for c in checkpoints]
+        self._db.write(
+            lambda conn: conn.executemany(
+                "INSERT OR IGNORE INTO checkpoints (id, job_id, body) VALUES (?, ?, ?)", rows
+            )
+        )
+
+    def checkpoints(
+        self, job_id: str, *, limit: int, after: str | None
+    ) -> Page[FineTuningJobCheckpoint]:
+        """Newest first, like OpenAI; ``after`` is the id of the last checkpoint already seen."""
+        return self._db.page(
+            "checkpoints",
+            columns="body",
+            after=after,
+            limit=limit,
+            unknown="Checkpoint {after} not found.",
+            decode=lambda row: checkpoint_decoder.decode(row[0]),
+            where={"job_id": job_id},
+            scoped=True,
+        )
+
     # -- upstream file ids ------------------------------------------------------------------
 
     def upstream_file(self, file_id: str) -> str | None:
@@ -258,3 +330,30 @@ class JobStore:
             "INSERT OR REPLACE INTO upstream_files (file_id, upstream_id) VALUES (?, ?)",
             (file_id, upstream_id),
         )
+
+    # -- upstream result files: our id for each, fetched on demand ---------------------------
+
+    def result_file_id(self, upstream_id: str, job_id: str) -> str:
+        """Our file id for an upstream job's result file; the same id every time."""
+
+        def get_or_insert(conn: sqlite3.Connection) -> str:
+            row = conn.execute(
+                "SELECT file_id FROM upstream_results WHERE upstream_id = ?", (upstream_id,)
+            ).fetchone()
+            if row is not None:
+                return str(row[0])
+            file_id = "file-" + secrets.token_hex(12)
+            conn.execute(
+                "INSERT INTO upstream_results (file_id, upstream_id, job_id) VALUES (?, ?, ?)",
+                (file_id, upstream_id, job_id),
+            )
+            return file_id
+
+        return self._db.write(get_or_insert)
+
+    def upstream_result(self, file_id: str) -> tuple[str, str] | None:
+        """(upstream file id, our job id) of a proxied job's result file, or None."""
+        row = self._db.fetchone(
+            "SELECT upstream_id, job_id FROM upstream_results WHERE file_id = ?", (file_id,)
+        )
+        return (str(row[0]), str(row[1])) if row else None

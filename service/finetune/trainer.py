@@ -1,37 +1,32 @@
-"""The local adapter trainer: a query-side linear map learned with numpy and Adam.
+"""The optimisation loop of a local adapter: a query-side map learned with numpy and Adam.
 
 Usage::
 
-    data = TrainingData(queries, positives, positive_ids)      # base-model vectors
-    result = train_adapter(data, Hyperparameters(n_epochs=30, batch_size=64, lr=1e-3), seed=7)
-    adapted = normalise(query_vectors @ result.weights)
+    data = TrainingData(queries, passages, pair_query, pair_positive)   # base-model vectors
+    query_map = make_map(Capacity("full"), dims, rng)
+    for steps in train_epochs(data, query_map, Adam(query_map.params, 1e-3, 0.0), 64, rng):
+        ...   # after each epoch: validate, keep or stop (``selection.py``)
 
-Queries are mapped by ``W`` (``d x d``, identity at the start, so step 0 is the base model);
-documents keep their base vectors, so an index built with the base model stays valid. The loss
-is in-batch-negatives softmax cross-entropy (InfoNCE) over cosine similarities at temperature
-0.05, plus any explicit negatives; a passage that is the positive of another query in the batch
-is masked, not counted as a negative. Same data, hyperparameters and seed -> same weights.
+Queries are mapped by ``W`` (identity at the start, so step 0 is the base model); documents keep
+their base vectors, so an index built with the base model stays valid. The loss is in-batch
+negatives softmax cross-entropy (InfoNCE) over cosine similarities at temperature 0.05, plus any
+explicit negatives. A candidate that is relevant to the row's query (another positive of the same
+query, or the same passage) is masked, not counted as a negative. Same data, options and seed ->
+same weights (``blas.single_threaded`` keeps the products' summation order fixed).
 """
 
 from __future__ import annotations
 
-import math
 import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Generator
+from dataclasses import dataclass
 
 import numpy as np
 
-from service.finetune import blas
+from service.finetune.maps import Adam, QueryMap
 
 TEMPERATURE = 0.05
 BASE_LEARNING_RATE = 1e-3
-AUTO_BATCH_SIZE = 64
-AUTO_EPOCHS = 30
-# "auto" epochs keep a run within this many optimiser steps, so large files still finish in
-# minutes on two cores (SciFact's 919 pairs: 15 steps an epoch, 30 epochs, well under it).
-AUTO_MAX_STEPS = 6000
 
 
 class TrainingCancelled(Exception):
@@ -40,60 +35,43 @@ class TrainingCancelled(Exception):
 
 @dataclass(slots=True)
 class TrainingData:
-    """Base-model vectors, L2-normalised, float32. ``positive_ids`` names equal passages."""
+    """Base-model vectors (L2-normalised, float32) of one split of a training file.
+
+    ``queries`` are the split's distinct query texts; ``passages`` is the table of every distinct
+    passage of the job (shared by the training and validation splits, and the validation's pool of
+    candidates); a pair ``k`` says passage ``pair_positive[k]`` answers query ``pair_query[k]``.
+    """
 
     queries: np.ndarray
-    positives: np.ndarray
-    positive_ids: np.ndarray
-    negatives: np.ndarray | None = None
+    passages: np.ndarray
+    pair_query: np.ndarray
+    pair_positive: np.ndarray
+    pair_negative: np.ndarray | None = None
 
-    def __len__(self) -> int:
+    @property
+    def n_queries(self) -> int:
         return int(self.queries.shape[0])
 
+    def __len__(self) -> int:
+        return int(self.pair_query.shape[0])
 
-@dataclass(slots=True, frozen=True)
-class Hyperparameters:
-    n_epochs: int
-    batch_size: int
-    learning_rate_multiplier: float
+    def subset(self, rows: np.ndarray) -> TrainingData:
+        """The queries ``rows`` (renumbered in that order) with all their pairs."""
+        renumber = np.full(self.n_queries, -1)
+        renumber[rows] = np.arange(len(rows))
+        keep = np.flatnonzero(renumber[self.pair_query] >= 0)
+        negatives = None if self.pair_negative is None else self.pair_negative[keep]
+        return TrainingData(
+            queries=self.queries[rows],
+            passages=self.passages,
+            pair_query=renumber[self.pair_query[keep]],
+            pair_positive=self.pair_positive[keep],
+            pair_negative=negatives,
+        )
 
-    @classmethod
-    def resolve(
-        cls,
-        n_examples: int,
-        n_epochs: int | str = "auto",
-        batch_size: int | str = "auto",
-        learning_rate_multiplier: float | str = "auto",
-    ) -> Hyperparameters:
-        """Replace "auto" by the calibrated defaults (issue 5: SciFact 0.51 -> 0.73 nDCG@10)."""
-        batch = AUTO_BATCH_SIZE if batch_size == "auto" else int(batch_size)
-        batch = max(1, min(batch, n_examples))
-        if n_epochs == "auto":
-            steps = math.ceil(n_examples / batch)
-            epochs = max(1, min(AUTO_EPOCHS, AUTO_MAX_STEPS // max(steps, 1)))
-        else:
-            epochs = int(n_epochs)
-        lr = 1.0 if learning_rate_multiplier == "auto" else float(learning_rate_multiplier)
-        return cls(n_epochs=epochs, batch_size=batch, learning_rate_multiplier=lr)
-
-
-@dataclass(slots=True)
-class StepMetrics:
-    step: int
-    epoch: int
-    train_loss: float
-    valid_loss: float | None = None
-    valid_mrr: float | None = None
-
-
-@dataclass(slots=True)
-class TrainingResult:
-    weights: np.ndarray
-    steps: list[StepMetrics] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-Progress = Callable[[StepMetrics, int], None]  # (metrics at an epoch end, total steps)
+    def relevant_keys(self) -> np.ndarray:
+        """Sorted ``query * n_passages + passage`` of every (query, positive) pair."""
+        return np.unique(self.pair_query.astype(np.int64) * len(self.passages) + self.pair_positive)
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
@@ -102,15 +80,10 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     return unit
 
 
-def _batch_loss(
-    weights: np.ndarray,
-    queries: np.ndarray,
-    candidates: np.ndarray,
-    mask: np.ndarray | None,
-    want_grad: bool,
+def batch_loss(
+    mapped: np.ndarray, candidates: np.ndarray, mask: np.ndarray | None, want_grad: bool
 ) -> tuple[float, np.ndarray | None]:
-    """InfoNCE where row i's target is candidate i; returns (loss, dL/dW or None)."""
-    mapped = queries @ weights
+    """InfoNCE where row i's target is candidate i; returns (loss, dL/d mapped or None)."""
     norms = np.maximum(np.linalg.norm(mapped, axis=1, keepdims=True), 1e-12)
     unit = mapped / norms
     logits = (unit @ candidates.T) / TEMPERATURE
@@ -119,108 +92,67 @@ def _batch_loss(
     logits -= logits.max(axis=1, keepdims=True)
     exp = np.exp(logits)
     probs = exp / exp.sum(axis=1, keepdims=True)
-    rows = np.arange(queries.shape[0])
+    rows = np.arange(mapped.shape[0])
     loss = float(-np.log(np.maximum(probs[rows, rows], 1e-30)).mean())
     if not want_grad:
         return loss, None
-    dlogits = probs
-    dlogits[rows, rows] -= 1.0
-    dlogits /= queries.shape[0]
-    dunit = (dlogits @ candidates) / TEMPERATURE
+    d_logits = probs
+    d_logits[rows, rows] -= 1.0
+    d_logits /= mapped.shape[0]
+    d_unit = (d_logits @ candidates) / TEMPERATURE
     # Back through x / |x|: (I - u u^T) / |x|.
-    dmapped = (dunit - unit * np.sum(dunit * unit, axis=1, keepdims=True)) / norms
-    return loss, queries.T @ dmapped
+    return loss, (d_unit - unit * np.sum(d_unit * unit, axis=1, keepdims=True)) / norms
 
 
-def _candidates(data: TrainingData, index: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """The batch's positives (then its negatives), and a mask hiding other queries' copies of
-    a row's own positive: equal passages are not negatives of each other."""
-    positives = data.positives[index]
-    ids = data.positive_ids[index]
-    same = ids[:, None] == ids[None, :]
-    np.fill_diagonal(same, False)
-    if data.negatives is None:
-        return positives, same if same.any() else None
-    negatives = data.negatives[index]
-    mask = np.concatenate([same, np.zeros((len(index), len(index)), dtype=bool)], axis=1)
-    return np.concatenate([positives, negatives]), mask if mask.any() else None
+def candidates(
+    data: TrainingData, index: np.ndarray, relevant: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The batch's positives (then its negatives), and the mask of candidates relevant to each
+    row's query other than its own target: they are not negatives."""
+    ids = data.pair_positive[index]
+    if data.pair_negative is not None:
+        ids = np.concatenate([ids, data.pair_negative[index]])
+    keys = data.pair_query[index].astype(np.int64)[:, None] * len(data.passages) + ids[None, :]
+    mask = np.isin(keys, relevant)
+    mask[np.arange(len(index)), np.arange(len(index))] = False
+    return data.passages[ids], mask if mask.any() else None
 
 
-def evaluate(weights: np.ndarray, data: TrainingData, batch_size: int) -> tuple[float, float]:
-    """Validation loss (in-batch, as in training) and MRR of each query over all distinct
-    validation passages."""
-    losses = []
+def mean_loss(weights: np.ndarray, data: TrainingData, batch_size: int) -> float:
+    """The training loss over ``data`` in fixed batches (the validation loss)."""
+    relevant = data.relevant_keys()
+    total = 0.0
     for start in range(0, len(data), batch_size):
         index = np.arange(start, min(start + batch_size, len(data)))
-        candidates, mask = _candidates(data, index)
-        loss, _ = _batch_loss(weights, data.queries[index], candidates, mask, want_grad=False)
-        losses.append(loss * len(index))
-    unique_ids, first = np.unique(data.positive_ids, return_index=True)
-    passages = data.positives[first]
-    queries = normalise(data.queries @ weights)
-    scores = queries @ passages.T
-    target = np.searchsorted(unique_ids, data.positive_ids)
-    own = scores[np.arange(len(data)), target]
-    ranks = 1 + (scores > own[:, None]).sum(axis=1)
-    return sum(losses) / len(data), float(np.mean(1.0 / ranks))
+        pool, mask = candidates(data, index, relevant)
+        mapped = data.queries[data.pair_query[index]] @ weights
+        loss, _ = batch_loss(mapped, pool, mask, want_grad=False)
+        total += loss * len(index)
+    return total / max(len(data), 1)
 
 
-def train_adapter(
+def train_epochs(
     data: TrainingData,
-    params: Hyperparameters,
-    seed: int,
-    *,
-    validation: TrainingData | None = None,
+    query_map: QueryMap,
+    optimiser: Adam,
+    batch_size: int,
+    rng: np.random.Generator,
     cancel: threading.Event | None = None,
-    progress: Progress | None = None,
-) -> TrainingResult:
-    """Run Adam over shuffled mini-batches; checks ``cancel`` before every step."""
-    with blas.single_threaded():
-        return _train(data, params, seed, validation, cancel, progress)
-
-
-def _train(
-    data: TrainingData,
-    params: Hyperparameters,
-    seed: int,
-    validation: TrainingData | None,
-    cancel: threading.Event | None,
-    progress: Progress | None,
-) -> TrainingResult:
-    started = time.perf_counter()
-    dims = data.queries.shape[1]
-    weights = np.eye(dims, dtype=np.float64)
-    first_moment = np.zeros_like(weights)
-    second_moment = np.zeros_like(weights)
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
-    lr = BASE_LEARNING_RATE * params.learning_rate_multiplier
-    rng = np.random.default_rng(seed)
-    batch = params.batch_size
-    steps_per_epoch = math.ceil(len(data) / batch)
-    total = steps_per_epoch * params.n_epochs
-    result = TrainingResult(weights=weights)
-    step = 0
-    for epoch in range(1, params.n_epochs + 1):
+) -> Generator[list[float], None, None]:
+    """Shuffled mini-batches, one epoch per iteration; yields that epoch's per-step losses.
+    Runs until the caller stops iterating; checks ``cancel`` before every step."""
+    relevant = data.relevant_keys()
+    while True:
         order = rng.permutation(len(data))
-        for start in range(0, len(data), batch):
+        losses = []
+        for start in range(0, len(data), batch_size):
             if cancel is not None and cancel.is_set():
                 raise TrainingCancelled
-            index = order[start : start + batch]
-            candidates, mask = _candidates(data, index)
-            loss, grad = _batch_loss(weights, data.queries[index], candidates, mask, True)
-            assert grad is not None
-            step += 1
-            first_moment = beta1 * first_moment + (1 - beta1) * grad
-            second_moment = beta2 * second_moment + (1 - beta2) * grad * grad
-            m_hat = first_moment / (1 - beta1**step)
-            v_hat = second_moment / (1 - beta2**step)
-            weights -= lr * m_hat / (np.sqrt(v_hat) + eps)
-            result.steps.append(StepMetrics(step=step, epoch=epoch, train_loss=loss))
-        metrics = result.steps[-1]
-        if validation is not None and len(validation):
-            metrics.valid_loss, metrics.valid_mrr = evaluate(weights, validation, batch)
-        if progress is not None:
-            progress(metrics, total)
-    result.weights = weights.astype(np.float32)
-    result.seconds = time.perf_counter() - started
-    return result
+            index = order[start : start + batch_size]
+            pool, mask = candidates(data, index, relevant)
+            queries = data.queries[data.pair_query[index]]
+            loss, d_mapped = batch_loss(query_map.forward(queries), pool, mask, want_grad=True)
+            assert d_mapped is not None
+            optimiser.step(query_map.gradients(queries, d_mapped))
+            losses.append(loss)
+        yield losses

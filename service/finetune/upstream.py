@@ -23,10 +23,13 @@ from service.errors import UpstreamError
 from service.files import FileStore
 from service.finetune.schemas import (
     FineTuningJob,
+    FineTuningJobCheckpoint,
     FineTuningJobEvent,
     Status,
+    UpstreamFile,
     UpstreamJob,
     json_encoder,
+    upstream_checkpoints_decoder,
     upstream_events_decoder,
     upstream_file_decoder,
     upstream_job_decoder,
@@ -88,7 +91,7 @@ class UpstreamJobs:
         finally:
             for handle in opened:
                 handle.close()
-        upstream_id = _decode(upstream_file_decoder, response.content, "file object").id
+        upstream_id: str = _decode(upstream_file_decoder, response.content, "file object").id
         await self._store.run(self._store.set_upstream_file, file_id, upstream_id)
         return upstream_id
 
@@ -107,8 +110,9 @@ class UpstreamJobs:
             headers={"content-type": "application/json"},
             idempotent=False,
         )
-        upstream = _decode(upstream_job_decoder, response.content, "fine-tuning job")
+        upstream: UpstreamJob = _decode(upstream_job_decoder, response.content, "fine-tuning job")
         merge(job, upstream)
+        await self._localise_results(job)
         return upstream.id
 
     async def refresh(self, record: JobRecord) -> FineTuningJob:
@@ -135,9 +139,42 @@ class UpstreamJobs:
         await self._store.run(self._store.put_events, record.job.id, page.data[::-1])
         return page.data, page.has_more
 
+    async def checkpoints(
+        self, record: JobRecord, *, limit: int, after: str | None
+    ) -> tuple[list[FineTuningJobCheckpoint], bool]:
+        """The upstream's checkpoints page, under our job id, also kept locally."""
+        params = {"limit": str(limit)}
+        if after is not None:
+            params["after"] = after
+        path = f"/fine_tuning/jobs/{record.upstream_id}/checkpoints"
+        response = await self._client.request("GET", path, params=params)
+        page = _decode(upstream_checkpoints_decoder, response.content, "checkpoint list")
+        for checkpoint in page.data:
+            checkpoint.fine_tuning_job_id = record.job.id
+        await self._store.run(self._store.put_checkpoints, record.job.id, page.data[::-1])
+        return page.data, page.has_more
+
+    async def file_info(self, upstream_id: str) -> UpstreamFile:
+        response = await self._client.request("GET", f"/files/{upstream_id}")
+        return _decode(upstream_file_decoder, response.content, "file object")
+
+    async def file_content(self, upstream_id: str) -> bytes:
+        """The whole file (result files are CSVs of a few kB to MB), with the server's key."""
+        response = await self._client.request("GET", f"/files/{upstream_id}/content")
+        return response.content
+
     async def _save(self, record: JobRecord, content: bytes) -> FineTuningJob:
         upstream = _decode(upstream_job_decoder, content, "fine-tuning job")
         job = record.job
         merge(job, upstream)
+        await self._localise_results(job)
         await self._store.run(self._store.save, job)
         return job
+
+    async def _localise_results(self, job: FineTuningJob) -> None:
+        """Result files get ids of ours (``GET /v1/files/{id}/content`` fetches them upstream):
+        the upstream's ids stay inside semsearch, as the training files' do."""
+        job.result_files = [
+            await self._store.run(self._store.result_file_id, upstream_id, job.id)
+            for upstream_id in job.result_files
+        ]

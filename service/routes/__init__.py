@@ -26,6 +26,7 @@ from service.routes.files import (
 from service.routes.fine_tuning import (
     cancel_job,
     create_job,
+    list_checkpoints,
     list_events,
     list_jobs,
     retrieve_job,
@@ -60,6 +61,7 @@ ROUTES = [
     retrieve_job,
     cancel_job,
     list_events,
+    list_checkpoints,
 ]
 
 __all__ = ["ROUTES"]

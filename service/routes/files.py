@@ -9,7 +9,7 @@ from litestar import Request, Response, delete, get, post
 from litestar.params import Parameter
 from litestar.response import File
 
-from service.errors import InvalidRequestError
+from service.errors import InvalidRequestError, NotFoundError
 from service.files import (
     DeleteFileResponse,
     FileStore,
@@ -24,6 +24,7 @@ from service.files.schemas import (
     UPLOAD_PURPOSES,
     json_encoder,
 )
+from service.finetune import FineTuningService
 from service.settings import Settings
 
 
@@ -114,21 +115,51 @@ async def list_files(
 
 
 @get("/v1/files/{file_id:str}")
-async def retrieve_file(file_id: str, files: FileStore) -> Response[bytes]:
-    info: OpenAIFile = await files.run(files.get, file_id)
+async def retrieve_file(
+    file_id: str, files: FileStore, fine_tuning: FineTuningService
+) -> Response[bytes]:
+    """A stored file, or a proxied fine-tuning job's result file (looked up upstream)."""
+    try:
+        info: OpenAIFile = await files.run(files.get, file_id)
+    except NotFoundError:
+        remote = await fine_tuning.result_file(file_id)
+        if remote is None:
+            raise
+        info = remote
     return _json(info)
 
 
 @get("/v1/files/{file_id:str}/content")
-async def download_file(file_id: str, files: FileStore) -> File:
-    """The raw bytes, streamed from disk."""
-    info: OpenAIFile = await files.run(files.get, file_id)
+async def download_file(
+    file_id: str, files: FileStore, fine_tuning: FineTuningService
+) -> File | Response[bytes]:
+    """The raw bytes, streamed from disk; a proxied job's result file is fetched from the
+    upstream on demand, with the server's upstream key."""
+    try:
+        info: OpenAIFile = await files.run(files.get, file_id)
+    except NotFoundError:
+        remote = await fine_tuning.result_file_content(file_id)
+        if remote is None:
+            raise
+        info, content = remote
+        return Response(
+            content,
+            media_type="application/octet-stream",
+            headers={
+                "content-disposition": f'attachment; filename="{_header_safe(info.filename)}"'
+            },
+        )
     return File(
         path=files.path(info.id),
         filename=info.filename,
         media_type="application/octet-stream",
         content_disposition_type="attachment",
     )
+
+
+def _header_safe(filename: str) -> str:
+    """An upstream's filename inside a quoted header value: printable ASCII, no quotes."""
+    return "".join(c for c in filename if " " <= c <= "~" and c not in '"\\') or "file"
 
 
 @delete("/v1/files/{file_id:str}", status_code=200)

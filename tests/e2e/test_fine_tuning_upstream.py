@@ -23,6 +23,7 @@ from service.testing import ServerProcess, fake_vector
 
 UPSTREAM_KEY = "sk-upstream-secret"
 LIFECYCLE = ["validating_files", "queued", "running", "succeeded"]
+RESULTS_CSV = b"step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy\n1,1.5,0.4,,\n"
 
 
 class FakeOpenAI:
@@ -32,7 +33,8 @@ class FakeOpenAI:
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
         self.failures: list[int] = []  # statuses to answer the next requests with
         self.jobs: dict[str, dict[str, Any]] = {}
-        self.files: dict[str, bytes] = {}
+        self.files: dict[str, bytes] = {}  # uploads
+        self.results: dict[str, bytes] = {}  # result files of finished jobs
         self.lock = threading.Lock()
         fake = self
 
@@ -62,7 +64,7 @@ class FakeOpenAI:
 
     def handle(self, http: BaseHTTPRequestHandler, method: str) -> None:
         body = http.rfile.read(int(http.headers.get("content-length") or 0))
-        path = http.path.split("?")[0]
+        path, _, query = http.path.partition("?")
         with self.lock:
             self.requests.append(
                 (method, path, {k.lower(): v for k, v in http.headers.items()}, body)
@@ -70,10 +72,12 @@ class FakeOpenAI:
             if self.failures:
                 status = self.failures.pop(0)
                 return self.send(http, status, error(f"injected {status}", None))
-            status, answer = self.route(method, path, body)
+            status, answer = self.route(method, path, body, query)
         self.send(http, status, answer)
 
-    def route(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    def route(
+        self, method: str, path: str, body: bytes, query: str = ""
+    ) -> tuple[int, dict[str, Any] | bytes]:
         if (method, path) == ("POST", "/v1/files"):
             file_id = f"file-up{len(self.files)}"
             self.files[file_id] = body
@@ -84,6 +88,21 @@ class FakeOpenAI:
                 "created_at": 1,
                 "filename": "x.jsonl",
                 "purpose": "fine-tune",
+                "status": "processed",
+            }
+        if method == "GET" and (found := re.fullmatch(r"/v1/files/([^/]+)(/content)?", path)):
+            file_id, content = found.groups()
+            if file_id not in self.results:
+                return 404, error(f"No such File object: {file_id}", "id")
+            if content:
+                return 200, self.results[file_id]
+            return 200, {
+                "id": file_id,
+                "object": "file",
+                "bytes": len(self.results[file_id]),
+                "created_at": 7,
+                "filename": "step_metrics.csv",
+                "purpose": "fine-tune-results",
                 "status": "processed",
             }
         if (method, path) == ("POST", "/v1/embeddings"):
@@ -132,7 +151,7 @@ class FakeOpenAI:
             }
             self.add_event(job, "Created fine-tuning job")
             return 200, public(job)
-        match = re.fullmatch(r"/v1/fine_tuning/jobs/([^/]+)(/cancel|/events)?", path)
+        match = re.fullmatch(r"/v1/fine_tuning/jobs/([^/]+)(/cancel|/events|/checkpoints)?", path)
         if match is None or match.group(1) not in self.jobs:
             return 404, error("No such job", "fine_tuning_job_id")
         job, action = self.jobs[match.group(1)], match.group(2)
@@ -141,6 +160,8 @@ class FakeOpenAI:
             self.add_event(job, "Job cancelled")
         elif action == "/events":
             return 200, {"object": "list", "data": job["events"][::-1], "has_more": False}
+        elif action == "/checkpoints":
+            return 200, checkpoints(job["id"], query)
         elif job["status"] in LIFECYCLE[:-1]:  # each retrieve moves the job along
             job["status"] = LIFECYCLE[LIFECYCLE.index(job["status"]) + 1]
             self.add_event(job, f"Status: {job['status']}")
@@ -151,6 +172,7 @@ class FakeOpenAI:
                     trained_tokens=999,
                     result_files=["file-upresults"],
                 )
+                self.results["file-upresults"] = RESULTS_CSV
         return 200, public(job)
 
     def add_event(self, job: dict[str, Any], message: str) -> None:
@@ -166,13 +188,47 @@ class FakeOpenAI:
             }
         )
 
-    def send(self, http: BaseHTTPRequestHandler, status: int, answer: dict[str, Any]) -> None:
-        data = json.dumps(answer).encode()
+    def send(
+        self, http: BaseHTTPRequestHandler, status: int, answer: dict[str, Any] | bytes
+    ) -> None:
+        raw = isinstance(answer, bytes)
+        data = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
         http.send_response(status)
-        http.send_header("content-type", "application/json")
+        http.send_header("content-type", "application/octet-stream" if raw else "application/json")
         http.send_header("content-length", str(len(data)))
         http.end_headers()
         http.wfile.write(data)
+
+
+def checkpoints(job_id: str, query: str) -> dict[str, Any]:
+    """Three checkpoints, newest first, paged by ``after`` and ``limit`` as OpenAI does."""
+    params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+    every = [
+        {
+            "object": "fine_tuning.job.checkpoint",
+            "id": f"ftckpt_up{step}",
+            "created_at": step,
+            "fine_tuned_model_checkpoint": f"ft:gpt-4o-mini:org-up::abc123:ckpt-step-{step}",
+            "fine_tuning_job_id": job_id,
+            "metrics": {"step": float(step), "train_loss": 1.0 / step, "full_valid_loss": 0.5},
+            "step_number": step,
+        }
+        for step in (30, 20, 10)
+    ]
+    start = (
+        next(i + 1 for i, c in enumerate(every) if c["id"] == params["after"])
+        if ("after" in params)
+        else 0
+    )
+    limit = int(params.get("limit", 10))
+    page = every[start : start + limit]
+    return {
+        "object": "list",
+        "data": page,
+        "has_more": start + limit < len(every),
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
+    }
 
 
 def public(job: dict[str, Any]) -> dict[str, Any]:
@@ -310,3 +366,64 @@ def test_upstream_embedding_model_gets_a_local_adapter(
     assert job.fine_tuned_model and job.fine_tuned_model.startswith("ft:text-embedding-3-small:")
     vectors = client.embeddings.create(model=job.fine_tuned_model, input=["query 1"])
     assert len(vectors.data[0].embedding) == 16  # the fake upstream's native width
+
+
+def finished_job(client: OpenAI) -> str:
+    train = client.files.create(file=("chat.jsonl", CHAT), purpose="fine-tune")
+    job = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=train.id)
+    for _ in range(3):  # each retrieve moves the fake's job one status on
+        status = client.fine_tuning.jobs.retrieve(job.id).status
+    assert status == "succeeded"
+    return job.id
+
+
+def test_result_files_download_through_semsearch_with_the_server_key(
+    client: OpenAI, upstream: FakeOpenAI
+) -> None:
+    job = client.fine_tuning.jobs.retrieve(finished_job(client))
+    (result_id,) = job.result_files
+    assert result_id.startswith("file-") and result_id != "file-upresults"  # an id of ours
+    assert client.fine_tuning.jobs.retrieve(job.id).result_files == [result_id]  # stable
+    assert client.files.content(result_id).content == RESULTS_CSV
+    info = client.files.retrieve(result_id)
+    assert (info.id, info.filename, info.purpose) == (
+        result_id,
+        "step_metrics.csv",
+        "fine-tune-results",
+    )
+    assert info.bytes == len(RESULTS_CSV)
+    fetched = [
+        h for m, path, h, _ in upstream.requests if m == "GET" and path.startswith("/v1/files/")
+    ]
+    assert len(fetched) == 3  # retrieve, then content (metadata + bytes), on demand
+    assert all(h.get("authorization") == f"Bearer {UPSTREAM_KEY}" for h in fetched)
+    assert not any("client-key" in json.dumps(h) for _, _, h, _ in upstream.requests)
+    with pytest.raises(openai.NotFoundError):
+        client.files.content("file-upresults")  # the upstream's own id is not ours
+
+
+def test_upstream_result_file_errors_are_mapped(client: OpenAI, upstream: FakeOpenAI) -> None:
+    (result_id,) = client.fine_tuning.jobs.retrieve(finished_job(client)).result_files
+    del upstream.results["file-upresults"]  # the upstream no longer has it
+    with pytest.raises(openai.NotFoundError) as info:
+        client.files.content(result_id)
+    assert result_id in info.value.message and "file-upresults" not in info.value.message
+    upstream.failures = [503, 503, 503]
+    with pytest.raises(openai.APIStatusError) as failed:
+        client.files.retrieve(result_id)
+    assert failed.value.status_code == 502
+
+
+def test_checkpoints_are_proxied_and_paged(client: OpenAI, upstream: FakeOpenAI) -> None:
+    job_id = finished_job(client)
+    page = client.fine_tuning.jobs.checkpoints.list(job_id, limit=2)
+    assert [c.step_number for c in page.data] == [30, 20] and page.has_more
+    assert all(c.fine_tuning_job_id == job_id for c in page.data)  # our id, not the upstream's
+    assert page.data[0].fine_tuned_model_checkpoint.endswith(":ckpt-step-30")
+    assert page.data[0].metrics.train_loss == pytest.approx(1 / 30)
+    rest = client.fine_tuning.jobs.checkpoints.list(job_id, limit=2, after=page.data[-1].id)
+    assert [c.id for c in rest.data] == ["ftckpt_up10"] and not rest.has_more
+    every = [c.id for c in client.fine_tuning.jobs.checkpoints.list(job_id, limit=1)]
+    assert every == ["ftckpt_up30", "ftckpt_up20", "ftckpt_up10"]  # the SDK's auto-paging
+    paths = {p for _, p, _, _ in upstream.requests if p.endswith("/checkpoints")}
+    assert len(paths) == 1 and paths.pop().startswith("/v1/fine_tuning/jobs/ftjob-up")

@@ -192,11 +192,15 @@ def test_fine_tuned_collection_model(start_server) -> None:
     """
     server = start_server()
     api = Search(server.url)
-    pairs = [
-        {"query": "feline resting", "positive": TEXTS["cat"]},
-        {"query": "young cat asleep", "positive": TEXTS["kitten"]},
-        {"query": "vehicle maintenance", "positive": TEXTS["car"]},
-        {"query": "ship on the ocean", "positive": TEXTS["boat"]},
+    pairs = [  # a job needs at least 10 distinct queries (issue 13)
+        {"query": f"{query} {n}", "positive": TEXTS[key]}
+        for key, query in [
+            ("cat", "feline resting"),
+            ("kitten", "young cat asleep"),
+            ("car", "vehicle maintenance"),
+            ("boat", "ship on the ocean"),
+        ]
+        for n in range(3)
     ]
     with OpenAI(base_url=server.v1, api_key="unused", max_retries=0) as sdk:
         data = "\n".join(json.dumps(p) for p in pairs).encode()

@@ -37,3 +37,22 @@ def test_saved_adapters_are_served_after_reopen(tmp_path: Path) -> None:
     assert reopened.resolve("ft:other") is None
     assert [m.id for m in reopened.list_models()] == [adapter.model]
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_identity_and_checkpoint_adapters_round_trip(tmp_path: Path) -> None:
+    models = AdapterModels(tmp_path, embeddings=None)  # type: ignore[arg-type]
+    identity = Adapter("ft:base:x:1", "base", None, "j1", dimensions=8)
+    checkpoint = Adapter("ft:base:x:1:ckpt-step-5", "base", 2 * np.eye(8), "j1", step=5)
+    models.save(identity)
+    models.save(checkpoint)
+    reopened = AdapterModels.open(tmp_path, embeddings=None)  # type: ignore[arg-type]
+    again = reopened.get(identity.model)
+    assert again is not None and again.is_identity and again.dimensions == 8
+    vectors = normalise(np.random.default_rng(1).standard_normal((2, 8)).astype(np.float32))
+    assert np.array_equal(again.apply(vectors, None), vectors)  # base embeddings, unchanged
+    kept = reopened.get(checkpoint.model)
+    assert kept is not None and kept.step == 5 and not kept.is_identity
+    assert [m.id for m in reopened.list_models()] == [identity.model]  # checkpoints: not listed
+    assert reopened.resolve(checkpoint.model) is not None  # but usable
+    reopened.remove(kept)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["j1.npz"]

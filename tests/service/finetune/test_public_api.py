@@ -9,13 +9,13 @@ def test_all() -> None:
         "Adapter",
         "AdapterModels",
         "FineTuningService",
-        "Hyperparameters",
+        "FitResult",
         "JobRunner",
         "JobStore",
         "TrainingData",
         "UpstreamJobs",
+        "fit",
         "is_embedding_model",
-        "train_adapter",
     ]
     assert sorted(files.__all__) == [
         "DeleteFileResponse",
