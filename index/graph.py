@@ -167,6 +167,11 @@ def _normalised(vectors: np.ndarray) -> np.ndarray:
     return unit
 
 
+def scores_of(metric: Metric, distances: np.ndarray) -> np.ndarray:
+    """:func:`score_function` over an array at once."""
+    return -distances if metric == "l2" else 1.0 - distances
+
+
 def score_function(metric: Metric) -> Callable[[float], float]:
     """hnswlib distance -> our higher-is-better score: cosine similarity, inner product, or
     negative squared L2 distance."""

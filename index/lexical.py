@@ -258,17 +258,17 @@ class Scores:
         self._slot_label = slot_label[: len(dense)]  # ascending: labels only grow
 
     def top(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``n`` best matching ``(labels, scores)``, best first, ties to the smaller label."""
-        dense = self.dense
-        threshold = 0.0
-        if len(dense) > n:
-            threshold = float(dense[np.argpartition(-dense, n - 1)[:n]].min())
-        slots = np.flatnonzero(dense >= threshold) if threshold > 0 else np.flatnonzero(dense)
-        return top_n(self._slot_label[slots], dense[slots], n)
+        """The ``n`` best matching ``(labels, scores)``, best first, ties to the smaller label.
+
+        Selects among the matching slots only (with stopwords gone, a query matches a small part
+        of a collection): partitioning an array that is mostly zeros is slow (its ties), and
+        ``flatnonzero`` of a boolean mask is ~10x faster than of the floats themselves."""
+        slots = np.flatnonzero(self.dense > 0)
+        return top_n(self._slot_label[slots], self.dense[slots], n)
 
     def matching(self) -> tuple[np.ndarray, np.ndarray]:
         """Every matching ``(labels, scores)``, in label order."""
-        slots = np.flatnonzero(self.dense)
+        slots = np.flatnonzero(self.dense > 0)
         return self._slot_label[slots], self.dense[slots]
 
     def of(self, labels: np.ndarray) -> np.ndarray:
