@@ -23,6 +23,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from index import StoreLockedError
+from service.access_log import AccessLog
 from service.auth import BearerAuth
 from service.collections import CollectionService
 from service.embeddings import EmbeddingService
@@ -119,5 +120,5 @@ def create_app(settings: Settings) -> Litestar:
         debug=False,
     )
     # Outermost layer, like Litestar's OpenTelemetry plugin: it also sees unmatched routes.
-    app.asgi_handler = HTTPMetrics(app.asgi_handler, metrics)
+    app.asgi_handler = AccessLog(HTTPMetrics(app.asgi_handler, metrics))
     return app

@@ -93,7 +93,7 @@ class Client:
                 response = self._http.request(method, path, content=content, headers=headers)
             except httpx.TransportError as exc:
                 if attempt == self._retries:
-                    raise ClientError(0, f"cannot reach {self._http.base_url}: {exc}") from None
+                    raise ClientError(0, _unreachable(self._http.base_url, exc)) from None
                 self._sleep(attempt, None)
                 continue
             if response.status_code in _RETRYABLE and attempt < self._retries:
@@ -121,6 +121,13 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _unreachable(url: httpx.URL, exc: httpx.TransportError) -> str:
+    return (
+        f"cannot reach {url} ({exc or type(exc).__name__}). Is the server running? "
+        "Start one with 'semsearch serve', or point --url (or SEMSEARCH_URL) at yours."
+    )
 
 
 def _error(response: httpx.Response) -> ClientError:

@@ -25,7 +25,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 # No ``*_created`` series: a timestamp per label set doubles the output for nothing we chart.
-prometheus_client.disable_created_metrics()
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
 
 #: The classic text format's type, as served to a client that asks for nothing in particular.
 CONTENT_TYPE = prometheus_client.CONTENT_TYPE_PLAIN_0_0_4

@@ -1,4 +1,5 @@
-"""Documents to ingest, read from JSONL (BEIR ``corpus.jsonl`` included), CSV or a directory.
+"""Documents to ingest, read from JSONL (BEIR ``corpus.jsonl`` included), CSV, one text file
+or a directory of text files.
 
 Every reader yields ``{"id", "text", "metadata"}`` dicts. BEIR's convention is kept: a
 document's text is ``title + " " + text``, and its title is also kept in its metadata.
@@ -23,6 +24,8 @@ class SourceError(ValueError):
 def read_documents(path: Path) -> Iterator[dict[str, Any]]:
     if path.is_dir():
         return _directory(path)
+    if path.suffix.lower() in TEXT_SUFFIXES:
+        return _text_file(path, path.name)
     if path.suffix.lower() == ".csv":
         return _csv(path)
     return _jsonl(path)
@@ -71,6 +74,10 @@ def _csv(path: Path) -> Iterator[dict[str, Any]]:
 
 def _directory(root: Path) -> Iterator[dict[str, Any]]:
     for file in sorted(p for p in root.rglob("*") if p.suffix.lower() in TEXT_SUFFIXES):
-        relative = file.relative_to(root).as_posix()
-        text = file.read_text(encoding="utf-8", errors="replace")
-        yield _document(relative, None, text, {"path": relative}, str(file))
+        yield from _text_file(file, file.relative_to(root).as_posix())
+
+
+def _text_file(file: Path, id_: str) -> Iterator[dict[str, Any]]:
+    """The whole file as one document; its id (and ``path`` metadata) is ``id_``."""
+    text = file.read_text(encoding="utf-8", errors="replace")
+    yield _document(id_, None, text, {"path": id_}, str(file))

@@ -17,6 +17,7 @@ import sys
 import uvicorn
 
 from service.commands import Subparsers
+from service.commands.startup import data_dir_in_use, describe
 from service.settings import SETTINGS, Settings, SettingsError
 
 
@@ -25,8 +26,9 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "serve",
         help="run the HTTP service",
-        description="Run the semsearch HTTP service. Each flag can also be set by the "
-        "environment variable shown; a flag wins over its variable.",
+        description="Run the semsearch HTTP service and its web console (http://HOST:PORT/).\n"
+        "Each flag can also be set by the environment variable shown; a flag wins over its\n"
+        "variable.",
         epilog=f"environment only (secrets stay off the command line):\n{secrets}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -56,12 +58,16 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"semsearch serve: configuration error: {exc}", file=sys.stderr)
         return 2
+    in_use = data_dir_in_use(settings)
+    if in_use is not None:
+        print(f"semsearch serve: {in_use}", file=sys.stderr)
+        return 1
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    logging.getLogger(__name__).info("settings: %s", settings.redacted())
+    logging.getLogger(__name__).info("%s", describe(settings, flags, os.environ))
     try:
         sock = _bind(settings.host, settings.port)
     except OSError as exc:
