@@ -31,6 +31,22 @@ def read_documents(path: Path) -> Iterator[dict[str, Any]]:
     return _jsonl(path)
 
 
+def count_documents(path: Path) -> int | None:
+    """How many documents ``read_documents(path)`` will yield (a quick scan, for a progress
+    bar's total), or ``None`` when that cannot be told cheaply."""
+    if path.is_dir():
+        return sum(1 for p in path.rglob("*") if p.suffix.lower() in TEXT_SUFFIXES)
+    if path.suffix.lower() in TEXT_SUFFIXES:
+        return 1
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            if path.suffix.lower() == ".csv":
+                return max(sum(1 for row in csv.reader(f) if row) - 1, 0)
+            return sum(1 for line in f if line.strip())
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None  # reading the documents will say what is wrong
+
+
 def _document(id_: Any, title: Any, text: Any, metadata: Any, where: str) -> dict[str, Any]:
     if id_ is None or str(id_) == "":
         raise SourceError(f"{where}: no id (expected an 'id' or '_id' field)")

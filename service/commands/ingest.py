@@ -18,7 +18,7 @@ from typing import Any
 from service.client import Client, ClientError, add_connection_options, connect
 from service.commands import Subparsers
 from service.commands.progress import Progress
-from service.sources import SourceError, read_documents
+from service.sources import SourceError, count_documents, read_documents
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
@@ -90,7 +90,7 @@ def _ingest(client: Client, args: argparse.Namespace) -> int:
     documents = read_documents(args.path)
     sent = skipped = tokens = 0
     started = time.perf_counter()
-    with Progress(f"ingest {args.collection}") as progress:
+    with Progress(f"ingest {args.collection}", total=count_documents(args.path)) as progress:
         while batch := list(islice(documents, args.batch)):
             kept = [doc for doc in batch if doc["text"]]
             skipped += len(batch) - len(kept)
