@@ -8,9 +8,9 @@ not offered.
 
 The pages get a Content-Security-Policy that lets them load nothing from elsewhere: ReDoc's
 footer asks a CDN for its logo, and under this policy the browser does not even try (the image
-hides itself). The documentation is public, like the static files of the console: the schema describes the
-API, holds no data, and a browser cannot send a bearer key on navigation. Everything the
-"try it out" buttons call still needs the key.
+hides itself). The documentation is public, like the static files of the console: the schema
+describes the API, holds no data, and a browser cannot send a bearer key on navigation.
+Everything the "try it out" buttons call still needs the key.
 """
 
 from __future__ import annotations
