@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, Route
+    from playwright.sync_api import Browser, ConsoleMessage, Page, Route
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [
@@ -92,8 +92,10 @@ def open_page(browser: Browser, origin: str, shots: Path, **context: Any) -> Vis
 
     ctx.route("**/*", only_the_server)
     visit.page.on("pageerror", lambda exc: visit.errors.append(str(exc)))
-    visit.page.on(
-        "console",
-        lambda message: message.type == "error" and visit.console_errors.append(message.text),
-    )
+
+    def console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            visit.console_errors.append(message.text)
+
+    visit.page.on("console", console)
     return visit
