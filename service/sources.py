@@ -4,6 +4,7 @@ or a directory of text files.
 Every reader yields ``{"id", "text", "metadata"}`` dicts. BEIR's convention is kept: a
 document's text is ``title + " " + text``, and its title is also kept in its metadata.
 Documents whose text is empty are yielded with ``text == ""`` for the caller to skip and count.
+Files are UTF-8, with or without the byte-order mark spreadsheets write.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def count_documents(path: Path) -> int | None:
     if path.suffix.lower() in TEXT_SUFFIXES:
         return 1
     try:
-        with path.open(encoding="utf-8", newline="") as f:
+        with path.open(encoding="utf-8-sig", newline="") as f:
             if path.suffix.lower() == ".csv":
                 return max(sum(1 for row in csv.reader(f) if row) - 1, 0)
             return sum(1 for line in f if line.strip())
@@ -61,7 +62,7 @@ def _document(id_: Any, title: Any, text: Any, metadata: Any, where: str) -> dic
 
 
 def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8-sig") as f:
         for number, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -77,7 +78,7 @@ def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _csv(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8", newline="") as f:
+    with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or "text" not in reader.fieldnames:
             raise SourceError(f"{path}: a CSV needs a header with a 'text' column")
@@ -95,5 +96,5 @@ def _directory(root: Path) -> Iterator[dict[str, Any]]:
 
 def _text_file(file: Path, id_: str) -> Iterator[dict[str, Any]]:
     """The whole file as one document; its id (and ``path`` metadata) is ``id_``."""
-    text = file.read_text(encoding="utf-8", errors="replace")
+    text = file.read_text(encoding="utf-8-sig", errors="replace")
     yield _document(id_, None, text, {"path": id_}, str(file))

@@ -3,7 +3,7 @@
 ``data_dir_in_use`` lets a second server on a data directory stop with one line naming the
 owner's pid, before uvicorn logs anything (the app's lifespan would otherwise fail after
 "Started server process", with a traceback). ``describe`` renders the settings in force as a
-short table: the upstream rows only when an upstream is configured, secrets masked.
+short table: the other upstream rows only when an upstream is configured, secrets masked.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def describe(settings: Settings, flags: Mapping[str, Any], environ: Mapping[str,
     values = settings.redacted()
     rows = []
     for setting in SETTINGS:
-        if setting.name.startswith("upstream_") and settings.upstream_url is None:
+        upstream_only = setting.name.startswith("upstream_") and setting.name != "upstream_url"
+        if upstream_only and settings.upstream_url is None:
             continue
         if flags.get(setting.name) is not None:
             source = f"--{setting.flag}"

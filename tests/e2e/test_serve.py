@@ -72,7 +72,8 @@ def test_start_up_shows_the_settings_as_a_short_table(start_server) -> None:
     assert rows["max_body_mb"] == ["8.0", "--max-body-mb"]
     assert rows["api_keys"] == ["***", "SEMSEARCH_API_KEYS"]
     assert rows["log_level"] == ["info", "default"]
-    assert not any(name.startswith("upstream_") for name in rows)  # no upstream configured
+    assert rows["upstream_url"] == ["-", "default"]
+    assert [name for name in rows if name.startswith("upstream_")] == ["upstream_url"]
     assert max(len(line) for line in table if line.startswith("  ")) < 120
     assert "sekrit" not in log
 

@@ -13,7 +13,7 @@ export function dashboardPanel(root) {
   const figures = h("div", { class: "figures", id: "dashboard-figures" }, h("p", { class: "muted" }, "Reading /metrics…"));
   const chart = h("div", { id: "dashboard-chart" });
   const routes = h("div", { id: "dashboard-routes" });
-  show(root, h("h1", {}, "Dashboard"), h("p", { class: "muted" }, `From /metrics every ${INTERVAL_MS / 1000} s; the dashboard's own requests are not counted.`), figures, chart, routes);
+  show(root, h("h1", {}, "Dashboard"), h("p", { class: "muted" }, `From /metrics every ${INTERVAL_MS / 1000} s; the console's own page, files and polling are not counted.`), figures, chart, routes);
 
   let previous = null; // {at, summary}
   const history = [];

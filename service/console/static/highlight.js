@@ -7,13 +7,16 @@ import { h } from "./dom.js";
 
 const WORD = /[\p{L}\p{N}]+/gu;
 const STOPWORDS = new Set("a an and are as at be but by for from has have he her his i if in into is it its me my no not of on or our she so than that the their them then there these they this to was we were what when where which who will with you your".split(" "));
-const SUFFIXES = ["ational", "ations", "ation", "ements", "ement", "ments", "ment", "nesses", "ness", "ingly", "ings", "ing", "edly", "ies", "ied", "ed", "es", "ly", "er", "s"];
+const SUFFIXES = ["ational", "ations", "ation", "ements", "ement", "ments", "ment", "nesses", "ness", "ingly", "ings", "ing", "edly", "ions", "ion", "ies", "ied", "ed", "ly", "er", "s"];
 
 export function stem(word) {
   for (const suffix of SUFFIXES) {
     if (word.endsWith(suffix) && word.length - suffix.length >= 3) {
       const base = word.slice(0, -suffix.length);
-      return suffix === "ies" || suffix === "ied" ? `${base}y` : base;
+      if (suffix === "ies" || suffix === "ied") return `${base}y`;
+      // running -> runn -> run, stopped -> stopp -> stop (but not "less", "fall")
+      const double = base.length >= 4 && base.at(-1) === base.at(-2) && !"aeioulsz".includes(base.at(-1));
+      return double ? base.slice(0, -1) : base;
     }
   }
   return word;

@@ -20,14 +20,17 @@ export function parseMetrics(text) {
   return samples;
 }
 
-const OWN = "/metrics"; // the dashboard's own polling is left out of every figure
+/** The console's own requests (its page, its files, the dashboard's polling) are left out. */
+export function ownRoute(route) {
+  return route === "/metrics" || route === "/" || route === "/console" || route.startsWith("/console/");
+}
 
 function sum(samples, name, keep = () => true) {
   return samples.filter((s) => s.name === name && keep(s.labels)).reduce((total, s) => total + s.value, 0);
 }
 
 /** Cumulative latency buckets {le: count} over the routes `keep` accepts. */
-export function buckets(samples, keep = (labels) => labels.route !== OWN) {
+export function buckets(samples, keep = (labels) => !ownRoute(labels.route)) {
   const out = new Map();
   for (const s of samples) {
     if (s.name !== "semsearch_http_request_duration_seconds_bucket" || !keep(s.labels)) continue;
@@ -71,7 +74,7 @@ export function summarize(samples) {
   const misses = sum(samples, "semsearch_embedding_cache_misses_total");
   const routes = new Map();
   for (const s of samples) {
-    if (s.name !== "semsearch_http_requests_total" || s.labels.route === OWN) continue;
+    if (s.name !== "semsearch_http_requests_total" || ownRoute(s.labels.route)) continue;
     const key = `${s.labels.method} ${s.labels.route}`;
     const row = routes.get(key) || { method: s.labels.method, route: s.labels.route, requests: 0, errors: 0 };
     row.requests += s.value;
@@ -79,8 +82,8 @@ export function summarize(samples) {
     routes.set(key, row);
   }
   return {
-    requests: sum(samples, "semsearch_http_requests_total", (l) => l.route !== OWN),
-    errors5xx: sum(samples, "semsearch_http_requests_total", (l) => l.route !== OWN && Number(l.status) >= 500),
+    requests: sum(samples, "semsearch_http_requests_total", (l) => !ownRoute(l.route)),
+    errors5xx: sum(samples, "semsearch_http_requests_total", (l) => !ownRoute(l.route) && Number(l.status) >= 500),
     cacheHits: hits,
     cacheMisses: misses,
     cacheHitRate: hits + misses ? hits / (hits + misses) : null,

@@ -75,7 +75,7 @@ export function csvRows(text) {
 }
 
 export function parseCsv(text, name = "input") {
-  const [header, ...rows] = csvRows(text.replace(/^\uFEFF/, ""));
+  const [header, ...rows] = csvRows(text);
   if (!header || !header.includes("text")) throw new SourceError(`${name}: a CSV needs a header with a 'text' column`);
   const stem = name.replace(/\.[^.]*$/, "");
   return rows.map((cells, i) => {
@@ -109,7 +109,8 @@ export function formatOf(fileName) {
   return "jsonl";
 }
 
-export function parse(text, format, name) {
+export function parse(raw, format, name) {
+  const text = raw.replace(/^\uFEFF/, ""); // a spreadsheet's byte-order mark
   if (format === "csv") return parseCsv(text, name);
   if (format === "text") return oneDocument(text, name);
   if (format === "paragraphs") return paragraphs(text);
