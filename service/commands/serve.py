@@ -17,7 +17,7 @@ import sys
 import uvicorn
 
 from service.commands import Subparsers
-from service.commands.startup import data_dir_in_use, describe
+from service.commands.startup import data_dir_in_use, describe, log_to_stderr
 from service.settings import SETTINGS, Settings, SettingsError
 
 
@@ -62,12 +62,15 @@ def run(args: argparse.Namespace) -> int:
     if in_use is not None:
         print(f"semsearch serve: {in_use}", file=sys.stderr)
         return 1
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger(__name__).info("%s", describe(settings, flags, os.environ))
+    logs = log_to_stderr(settings.log_level)
+    try:
+        return _serve(settings, describe(settings, flags, os.environ))
+    finally:
+        logs.stop()  # writes what is still queued
+
+
+def _serve(settings: Settings, table: str) -> int:
+    logging.getLogger(__name__).info("%s", table)
     try:
         sock = _bind(settings.host, settings.port)
     except OSError as exc:

@@ -4,11 +4,17 @@
 owner's pid, before uvicorn logs anything (the app's lifespan would otherwise fail after
 "Started server process", with a traceback). ``describe`` renders the settings in force as a
 short table: the other upstream rows only when an upstream is configured, secrets masked.
+``log_to_stderr`` sends log records through a queue to a thread that writes them, so the event
+loop never waits on a write to stderr (a file or a pipe) for an access-log line.
 """
 
 from __future__ import annotations
 
+import logging
+import queue
+import sys
 from collections.abc import Mapping
+from logging.handlers import QueueHandler, QueueListener
 from typing import Any
 
 from index import Store, StoreLockedError
@@ -48,6 +54,19 @@ def describe(settings: Settings, flags: Mapping[str, Any], environ: Mapping[str,
     value_width = min(max(len(value) for _, value, _ in rows), 48)
     lines = [f"  {n:<{name_width}}  {v:<{value_width}}  {s}" for n, v, s in rows]
     return "settings:\n" + "\n".join(lines)
+
+
+def log_to_stderr(level: str) -> QueueListener:
+    """Root logging at ``level`` to stderr through a queue; ``stop()`` the listener at exit."""
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    writer = logging.StreamHandler(sys.stderr)
+    writer.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    listener = QueueListener(records, writer)
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    root.addHandler(QueueHandler(records))
+    listener.start()
+    return listener
 
 
 def _show(value: Any) -> str:
