@@ -387,3 +387,43 @@ def test_the_best_passage_of_a_long_document(visit: Visit, api: Search) -> None:
     assert shown.locator("p").inner_text() == best["text"]
     assert [m.lower() for m in shown.locator("mark").all_inner_texts()] == ["cat", "mat"]
     visit.shot("passages")
+
+
+def test_ingest_pasted_csv_and_a_dropped_text_file(visit: Visit, api: Search) -> None:
+    api.create("pasted")
+    page = visit.goto("/#/ingest/pasted")
+    page.locator("#ingest-text").fill(
+        'id,title,text,lang\nc1,Hi,"hello, world",en\nc2,,bonjour,fr\n'
+    )
+    page.locator("#ingest-format").select_option("csv")
+    page.locator("#ingest-start").click()
+    page.locator("#ingest-summary").filter(has_text="Ingested 2 documents").wait_for()
+    assert api.ok("GET", "/collections/pasted/documents/c1")["metadata"] == {
+        "lang": "en",
+        "title": "Hi",
+    }
+
+    # A file dropped on the zone, as a browser delivers it (a DataTransfer with a File).
+    page.locator("#ingest-text").fill("")
+    page.locator("#ingest-format").select_option("auto")
+    page.locator("#dropzone").evaluate(
+        """zone => {
+            const data = new DataTransfer();
+            data.items.add(new File(["# Notes\\n\\nline one\\nline two\\n"], "notes.md"));
+            zone.dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true}));
+        }"""
+    )
+    page.locator("#ingest-file-name").filter(has_text="notes.md").wait_for()
+    page.locator("#ingest-start").click()
+    page.locator("#ingest-summary").filter(has_text="Ingested 1 document into").wait_for()
+    doc = api.ok("GET", "/collections/pasted/documents/notes.md")
+    assert doc["text"] == "# Notes\n\nline one\nline two" and doc["metadata"] == {
+        "path": "notes.md"
+    }
+
+    # A line that is not JSON stops before anything is sent, naming the line.
+    page.locator("#ingest-text").fill('{"id": "ok", "text": "x"}\n{oops\n')
+    page.locator("#ingest-format").select_option("jsonl")
+    page.locator("#ingest-start").click()
+    assert "pasted:2: not valid JSON" in page.locator("#ingest-result .error").inner_text()
+    assert api.call("GET", "/collections/pasted/documents/ok")[0] == 404

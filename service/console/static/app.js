@@ -1,7 +1,7 @@
 // The console's shell: hash routes (#/panel/args...), the navigation, and the API key prompt.
 
 import { ApiError, getKey, onUnauthorized, setKey } from "./api.js";
-import { h, show } from "./dom.js";
+import { errorBox, h, show } from "./dom.js";
 import { collectionsPanel } from "./collections.js";
 import { searchPanel } from "./search.js";
 import { documentsPanel } from "./documents.js";
@@ -43,7 +43,9 @@ async function render() {
     const stop = await PANELS[name](root, args);
     if (typeof stop === "function") stopCurrent = stop;
   } catch (error) {
-    if (!(error instanceof ApiError && error.status === 401)) throw error;
+    if (error instanceof ApiError && error.status === 401) return; // the key prompt is up
+    if (!root.querySelector(".error")) root.append(errorBox(error)); // a panel may have shown it
+    if (!(error instanceof ApiError)) console.error(error);
   }
 }
 

@@ -132,7 +132,7 @@ function named(error, batch) {
 
 function summaryBox(name, s) {
   const rate = s.sent / Math.max(s.seconds, 1e-9);
-  const line = `Ingested ${fmt.int(s.sent)} documents into ${name} (${fmt.int(s.skipped)} empty skipped), ${fmt.int(s.tokens)} tokens, ${s.seconds.toFixed(1)} s, ${fmt.int(Math.round(rate))} docs/s.`;
+  const line = `Ingested ${fmt.int(s.sent)} document${s.sent === 1 ? "" : "s"} into ${name} (${fmt.int(s.skipped)} empty skipped), ${fmt.int(s.tokens)} tokens, ${s.seconds.toFixed(1)} s, ${fmt.int(Math.round(rate))} docs/s.`;
   return h(
     "div",
     { class: `summary-box ${s.error ? "failed" : "done"}`, id: "ingest-summary" },
