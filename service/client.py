@@ -51,7 +51,8 @@ CLIENT_SETTINGS = settings_table(ClientSettings)
 
 class ClientError(Exception):
     def __init__(self, status: int, message: str, param: str | None = None) -> None:
-        super().__init__(f"{status}: {message}" + (f" (param: {param})" if param else ""))
+        shown = f"{status}: {message}" if status else message  # 0: no answer at all
+        super().__init__(shown + (f" (param: {param})" if param else ""))
         self.status = status
         self.message = message
         self.param = param

@@ -137,6 +137,7 @@ def test_ingest_reports_bad_input_and_rejections(start_server, tmp_path: Path) -
     nowhere = semsearch("query", "c", "x", "--url", "http://127.0.0.1:9")
     assert nowhere.returncode == 1 and "cannot reach" in nowhere.stderr
     assert "semsearch serve" in nowhere.stderr
+    assert nowhere.stderr.startswith("semsearch query: cannot reach http://127.0.0.1:9 (")
 
 
 def test_commands_use_the_api_key(start_server, tmp_path: Path) -> None:
