@@ -17,7 +17,8 @@ import time
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-logger = logging.getLogger("semsearch.access")
+ACCESS_LOGGER = "semsearch.access"
+logger = logging.getLogger(ACCESS_LOGGER)
 
 
 class AccessLog:

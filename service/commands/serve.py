@@ -17,7 +17,7 @@ import sys
 import uvicorn
 
 from service.commands import Subparsers
-from service.commands.startup import data_dir_in_use, describe, log_to_stderr
+from service.commands.startup import Logs, data_dir_in_use, describe
 from service.settings import SETTINGS, Settings, SettingsError
 
 
@@ -62,14 +62,14 @@ def run(args: argparse.Namespace) -> int:
     if in_use is not None:
         print(f"semsearch serve: {in_use}", file=sys.stderr)
         return 1
-    logs = log_to_stderr(settings.log_level)
+    logs = Logs(settings.log_level)
     try:
-        return _serve(settings, describe(settings, flags, os.environ))
+        return _serve(settings, describe(settings, flags, os.environ), logs)
     finally:
-        logs.stop()  # writes what is still queued
+        logs.close()
 
 
-def _serve(settings: Settings, table: str) -> int:
+def _serve(settings: Settings, table: str, logs: Logs) -> int:
     logging.getLogger(__name__).info("%s", table)
     try:
         sock = _bind(settings.host, settings.port)
@@ -89,7 +89,7 @@ def _serve(settings: Settings, table: str) -> int:
         log_config=None,
         timeout_graceful_shutdown=10,
     )
-    server = _Server(config)
+    server = _Server(config, logs)
     server.run(sockets=[sock])
     return 0 if server.started else 1
 
@@ -104,7 +104,16 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 class _Server(uvicorn.Server):
-    """Announces the bound address once the lifespan has finished (model loaded, cache open)."""
+    """Announces the bound address once the lifespan has finished (model loaded, cache open),
+    and writes the queued access lines once it has shut down."""
+
+    def __init__(self, config: uvicorn.Config, logs: Logs) -> None:
+        super().__init__(config)
+        self.logs = logs
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        self.logs.close()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)

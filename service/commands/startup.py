@@ -4,8 +4,8 @@
 owner's pid, before uvicorn logs anything (the app's lifespan would otherwise fail after
 "Started server process", with a traceback). ``describe`` renders the settings in force as a
 short table: the other upstream rows only when an upstream is configured, secrets masked.
-``log_to_stderr`` sends log records through a queue to a thread that writes them, so the event
-loop never waits on a write to stderr (a file or a pipe) for an access-log line.
+``Logs`` sends the access log's lines through a queue to a thread that writes them, so the event
+loop never waits on a write to stderr (a file or a pipe) for one.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from logging.handlers import QueueHandler, QueueListener
 from typing import Any
 
 from index import Store, StoreLockedError
+from service.access_log import ACCESS_LOGGER
 from service.settings import SETTINGS, Settings
 
 
@@ -56,17 +57,32 @@ def describe(settings: Settings, flags: Mapping[str, Any], environ: Mapping[str,
     return "settings:\n" + "\n".join(lines)
 
 
-def log_to_stderr(level: str) -> QueueListener:
-    """Root logging at ``level`` to stderr through a queue; ``stop()`` the listener at exit."""
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    writer = logging.StreamHandler(sys.stderr)
-    writer.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    listener = QueueListener(records, writer)
-    root = logging.getLogger()
-    root.setLevel(level.upper())
-    root.addHandler(QueueHandler(records))
-    listener.start()
-    return listener
+class Logs:
+    """Logging to stderr at ``level``; the access log's lines go through a queue to a thread.
+
+    Only the access lines take the queue: everything else (errors, tracebacks, start-up and
+    shutdown) is written at once, so nothing of it is lost if the process then dies. ``close()``
+    writes the lines still queued; it is called when the server has shut down (uvicorn may end
+    the process with the signal it caught right after) and again, harmlessly, on exit.
+    """
+
+    def __init__(self, level: str) -> None:
+        stderr = logging.StreamHandler(sys.stderr)
+        stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        root.setLevel(level.upper())
+        root.addHandler(stderr)
+        records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        access = logging.getLogger(ACCESS_LOGGER)
+        access.addHandler(QueueHandler(records))
+        access.propagate = False
+        self._listener: QueueListener | None = QueueListener(records, stderr)
+        self._listener.start()
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
 
 
 def _show(value: Any) -> str:
