@@ -23,8 +23,11 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from index import StoreLockedError
+from service.access_log import AccessLog
+from service.apidocs import docs_router, render_plugins
 from service.auth import BearerAuth
 from service.collections import CollectionService
+from service.console import console_routes
 from service.embeddings import EmbeddingService
 from service.files import FileStore
 from service.finetune import FineTuningService
@@ -101,7 +104,7 @@ def create_app(settings: Settings) -> Litestar:
 
     middleware = [BearerAuth(settings.api_keys)] if settings.api_keys else []
     app = Litestar(
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, *console_routes()],
         lifespan=[lifespan],
         state=State({"settings": settings, "metrics": metrics}),
         dependencies={
@@ -114,10 +117,15 @@ def create_app(settings: Settings) -> Litestar:
         middleware=middleware,
         exception_handlers={Exception: handle_exception},
         request_max_body_size=int(settings.max_body_mb * 1024 * 1024),
-        openapi_config=OpenAPIConfig(title="semsearch", version=__version__),
+        openapi_config=OpenAPIConfig(
+            title="semsearch",
+            version=__version__,
+            render_plugins=render_plugins(),
+            openapi_router=docs_router(),
+        ),
         logging_config=None,
         debug=False,
     )
     # Outermost layer, like Litestar's OpenTelemetry plugin: it also sees unmatched routes.
-    app.asgi_handler = HTTPMetrics(app.asgi_handler, metrics)
+    app.asgi_handler = AccessLog(HTTPMetrics(app.asgi_handler, metrics))
     return app

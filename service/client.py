@@ -51,7 +51,8 @@ CLIENT_SETTINGS = settings_table(ClientSettings)
 
 class ClientError(Exception):
     def __init__(self, status: int, message: str, param: str | None = None) -> None:
-        super().__init__(f"{status}: {message}" + (f" (param: {param})" if param else ""))
+        shown = f"{status}: {message}" if status else message  # 0: no answer at all
+        super().__init__(shown + (f" (param: {param})" if param else ""))
         self.status = status
         self.message = message
         self.param = param
@@ -93,7 +94,7 @@ class Client:
                 response = self._http.request(method, path, content=content, headers=headers)
             except httpx.TransportError as exc:
                 if attempt == self._retries:
-                    raise ClientError(0, f"cannot reach {self._http.base_url}: {exc}") from None
+                    raise ClientError(0, _unreachable(self._http.base_url, exc)) from None
                 self._sleep(attempt, None)
                 continue
             if response.status_code in _RETRYABLE and attempt < self._retries:
@@ -121,6 +122,13 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _unreachable(url: httpx.URL, exc: httpx.TransportError) -> str:
+    return (
+        f"cannot reach {url} ({exc or type(exc).__name__}). Is the server running? "
+        "Start one with 'semsearch serve', or point --url (or SEMSEARCH_URL) at yours."
+    )
 
 
 def _error(response: httpx.Response) -> ClientError:

@@ -23,6 +23,7 @@ from service.errors import (
     ServiceError,
     from_index_error,
 )
+from service.validation_hints import allowed_values
 
 logger = logging.getLogger("service.errors")
 
@@ -39,7 +40,7 @@ def to_service_error(request: Request[Any, Any, Any], exc: Exception) -> Service
     if isinstance(exc, IndexStoreError):
         return from_index_error(exc)
     if isinstance(exc, ValidationException):
-        return _validation_error(exc)
+        return _with_choices(request, _validation_error(exc))
     if isinstance(exc, HTTPException):
         if exc.status_code == 404:
             return NotFoundError(f"Invalid URL ({request.method} {request.url.path})")
@@ -75,6 +76,17 @@ def _validation_error(exc: ValidationException) -> InvalidRequestError:
     if param is None and key:
         param = key
     return InvalidRequestError(f"Invalid request: {message}", param=param)
+
+
+def _with_choices(request: Request[Any, Any, Any], error: InvalidRequestError) -> ServiceError:
+    """``Invalid enum value 'x'`` for the body's field ``param`` also lists the allowed values."""
+    if "Invalid enum value" not in error.message or not error.param:
+        return error
+    data = request.route_handler.parsed_data_field
+    choices = allowed_values(data.annotation, error.param) if data is not None else None
+    if choices:
+        error.message += f"; expected one of: {', '.join(map(repr, choices))}"
+    return error
 
 
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:

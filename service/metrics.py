@@ -1,120 +1,112 @@
-"""Prometheus metrics, rendered by hand in the text exposition format (no client dependency).
+"""Prometheus metrics through ``prometheus_client``, the ecosystem's standard client.
 
 Usage::
 
     metrics = Metrics()
     metrics.cache_hits.inc(3)
     metrics.http_duration.observe(0.002, method="GET", route="/v1/models")
-    body = metrics.render()
+    body, content_type = metrics.exposition(accept=request.headers.get("accept"))
 
-Counters may be bumped from worker threads (the cache runs on one), so updates take a lock.
+Each ``Metrics`` keeps its own metrics (none lands in the library's global registry), so two
+apps in one process, as in tests, never share counts. ``Counter`` and ``Histogram`` are thin
+wrappers that keep this module's small interface (``inc``/``observe`` with labels as keyword
+arguments, ``value``) while the library does the counting, thread safety and the text format
+(and OpenMetrics, when a scraper asks for it in ``Accept``). A metric with labels declares
+their names, as Prometheus wants a fixed label set per metric.
 """
 
 from __future__ import annotations
 
-import bisect
-import math
-import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+import prometheus_client
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+# No ``*_created`` series: a timestamp per label set doubles the output for nothing we chart.
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
+
+#: The classic text format's type, as served to a client that asks for nothing in particular.
+CONTENT_TYPE = prometheus_client.CONTENT_TYPE_PLAIN_0_0_4
 
 # Seconds; tuned to a service whose cached answers take ~1 ms and upstream misses ~100 ms.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
-LabelKey = tuple[tuple[str, str], ...]
 
-
-def _labels(key: LabelKey, extra: tuple[tuple[str, str], ...] = ()) -> str:
-    pairs = key + extra
-    if not pairs:
-        return ""
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in pairs)
-    return "{" + inner + "}"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value)) if not float(value).is_integer() else str(int(value))
+def _check(name: str, declared: tuple[str, ...], given: dict[str, str]) -> None:
+    if set(given) != set(declared):
+        raise ValueError(f"{name} takes labels ({', '.join(declared)}), got ({', '.join(given)})")
 
 
 class Counter:
-    """A monotonically increasing count, optionally split by labels."""
+    """A monotonically increasing count, optionally split by the declared labels."""
 
-    kind = "counter"
-
-    def __init__(self, name: str, help: str) -> None:
+    def __init__(self, name: str, help: str, labels: Sequence[str] = ()) -> None:
         self.name = name
-        self.help = help
-        self._values: dict[LabelKey, float] = {}
-        self._lock = threading.Lock()
+        self.labels = tuple(labels)
+        self._metric = prometheus_client.Counter(name, help, self.labels, registry=None)
 
     def inc(self, amount: float = 1, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
-        with self._lock:
-            self._values[key] = self._values.get(key, 0) + amount
+        if labels or self.labels:
+            _check(self.name, self.labels, labels)
+            self._metric.labels(**labels).inc(amount)
+        else:
+            self._metric.inc(amount)
 
     def value(self, **labels: str) -> float:
-        return self._values.get(tuple(sorted(labels.items())), 0)
+        """The current count of one label set (0 when never counted)."""
+        total = self.name if self.name.endswith("_total") else self.name + "_total"
+        for metric in self.collect():
+            for sample in metric.samples:
+                if sample.name == total and sample.labels == labels:
+                    return float(sample.value)
+        return 0.0
 
-    def samples(self) -> Iterator[str]:
-        with self._lock:
-            items = sorted(self._values.items())
-        if not items:
-            yield f"{self.name} 0"
-        for key, value in items:
-            yield f"{self.name}{_labels(key)} {_number(value)}"
+    def collect(self) -> Iterable[Metric]:
+        return self._metric.collect()
 
 
 class Histogram:
-    """Cumulative buckets, sum and count per label set, as Prometheus expects."""
+    """Cumulative buckets, sum and count per label set."""
 
-    kind = "histogram"
-
-    def __init__(self, name: str, help: str, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
+    def __init__(
+        self,
+        name: str,
+        help: str,
+        labels: Sequence[str] = (),
+        buckets: Sequence[float] = LATENCY_BUCKETS,
+    ) -> None:
         self.name = name
-        self.help = help
-        self.buckets = buckets
-        self._series: dict[LabelKey, list[float]] = {}  # bucket counts..., +Inf, sum
-        self._lock = threading.Lock()
+        self.labels = tuple(labels)
+        self._metric = prometheus_client.Histogram(
+            name, help, self.labels, registry=None, buckets=tuple(buckets)
+        )
 
     def observe(self, value: float, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
-        index = bisect.bisect_left(self.buckets, value)
-        with self._lock:
-            series = self._series.get(key)
-            if series is None:
-                series = self._series[key] = [0.0] * (len(self.buckets) + 2)
-            series[index] += 1
-            series[-1] += value
+        if labels or self.labels:
+            _check(self.name, self.labels, labels)
+            self._metric.labels(**labels).observe(value)
+        else:
+            self._metric.observe(value)
 
-    def samples(self) -> Iterator[str]:
-        with self._lock:
-            items = sorted((key, list(series)) for key, series in self._series.items())
-        for key, series in items:
-            running = 0.0
-            for bound, count in zip((*self.buckets, math.inf), series[:-1], strict=True):
-                running += count
-                le = (("le", _number(bound)),)
-                yield f"{self.name}_bucket{_labels(key, le)} {_number(running)}"
-            yield f"{self.name}_sum{_labels(key)} {_number(series[-1])}"
-            yield f"{self.name}_count{_labels(key)} {_number(running)}"
+    def collect(self) -> Iterable[Metric]:
+        return self._metric.collect()
 
 
-class Metrics:
-    """Every metric the service exports; one instance per app."""
+class Metrics(Collector):
+    """Every metric the service exports; one instance per app (it is its own registry)."""
 
     def __init__(self) -> None:
         self.http_requests = Counter(
-            "semsearch_http_requests_total", "HTTP requests by method, route template and status."
+            "semsearch_http_requests_total",
+            "HTTP requests by method, route template and status.",
+            labels=("method", "route", "status"),
         )
         self.http_duration = Histogram(
-            "semsearch_http_request_duration_seconds", "HTTP request latency by route template."
+            "semsearch_http_request_duration_seconds",
+            "HTTP request latency by route template.",
+            labels=("method", "route"),
         )
         self.cache_hits = Counter(
             "semsearch_embedding_cache_hits_total", "Inputs answered from the embedding cache."
@@ -129,23 +121,37 @@ class Metrics:
             "semsearch_upstream_requests_total", "HTTP requests sent upstream, retries included."
         )
         self.upstream_retries = Counter(
-            "semsearch_upstream_retries_total", "Upstream attempts that were retried, by reason."
+            "semsearch_upstream_retries_total",
+            "Upstream attempts that were retried, by reason.",
+            labels=("reason",),
         )
         self.upstream_errors = Counter(
-            "semsearch_upstream_errors_total", "Upstream batches that failed for good, by kind."
+            "semsearch_upstream_errors_total",
+            "Upstream batches that failed for good, by kind.",
+            labels=("kind",),
         )
         self.embedding_tokens = Counter(
-            "semsearch_embedding_tokens_total", "Prompt tokens embedded, by model and provider."
+            "semsearch_embedding_tokens_total",
+            "Prompt tokens embedded, by model and provider.",
+            labels=("model", "provider"),
         )
         self.embedding_inputs = Counter(
-            "semsearch_embedding_inputs_total", "Inputs embedded, by model and provider."
+            "semsearch_embedding_inputs_total",
+            "Inputs embedded, by model and provider.",
+            labels=("model", "provider"),
         )
 
-    def render(self) -> str:
-        lines: list[str] = []
+    def collect(self) -> Iterator[Metric]:
         for metric in vars(self).values():
             if isinstance(metric, Counter | Histogram):
-                lines.append(f"# HELP {metric.name} {metric.help}")
-                lines.append(f"# TYPE {metric.name} {metric.kind}")
-                lines.extend(metric.samples())
-        return "\n".join(lines) + "\n"
+                yield from metric.collect()
+
+    def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
+        """The body and Content-Type for ``/metrics``: the classic text format unless
+        ``accept`` asks for OpenMetrics (as Prometheus itself does)."""
+        encode, content_type = choose_encoder(accept or "")
+        return encode(self), content_type
+
+    def render(self) -> str:
+        """The classic text format."""
+        return prometheus_client.generate_latest(self).decode()

@@ -35,7 +35,7 @@ def imports(package: str) -> Iterator[tuple[str, str]]:
     ("package", "forbidden"),
     [
         pytest.param("index", ("service", "benchmarks", "tests"), id="index"),
-        pytest.param("service", ("benchmarks", "tests"), id="service"),
+        pytest.param("service", ("benchmarks", "tests", "playwright"), id="service"),
         pytest.param("benchmarks", ("tests",), id="benchmarks"),
     ],
 )

@@ -1,8 +1,9 @@
-"""``semsearch ingest FILE --collection NAME``: send documents to a server in batches.
+"""semsearch ingest FILE --collection NAME: send documents to a server in batches.
 
-Reads JSONL (BEIR ``corpus.jsonl`` as is), CSV, or a directory of ``.txt``/``.md`` files. Each
-batch is one all-or-nothing request; transient errors are retried by the client. Empty
-documents are skipped and counted. A rejected document stops the run with its id and reason.
+Reads JSONL (a BEIR corpus.jsonl as it is), CSV with a header, a single .txt or .md file (one
+document), or a directory of .txt/.md files (one document each). Each batch is one
+all-or-nothing request; transient errors are retried. Empty documents are skipped and counted.
+A rejected document stops the run with its id and the reason.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from service.client import Client, ClientError, add_connection_options, connect
 from service.commands import Subparsers
 from service.commands.progress import Progress
-from service.sources import SourceError, read_documents
+from service.sources import SourceError, count_documents, read_documents
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
@@ -27,7 +28,9 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("path", type=Path, metavar="FILE", help="JSONL, CSV, or a directory")
+    parser.add_argument(
+        "path", type=Path, metavar="FILE", help="JSONL, CSV, a .txt/.md file, or a directory"
+    )
     parser.add_argument("--collection", "-c", required=True, help="collection name")
     parser.add_argument("--create", action="store_true", help="create the collection if missing")
     parser.add_argument("--model", help="model of a collection created by --create")
@@ -47,6 +50,13 @@ def run(args: argparse.Namespace) -> int:
         try:
             if args.create:
                 _create(client, args.collection, args.model)
+            elif not _exists(client, args.collection):
+                print(
+                    f"semsearch ingest: there is no collection {args.collection!r}; "
+                    "add --create to create it",
+                    file=sys.stderr,
+                )
+                return 1
             return _ingest(client, args)
         except ClientError as exc:
             print(f"semsearch ingest: {exc}", file=sys.stderr)
@@ -65,12 +75,22 @@ def _create(client: Client, name: str, model: str | None) -> None:
             raise
 
 
+def _exists(client: Client, name: str) -> bool:
+    try:
+        client.request("GET", f"/collections/{name}")
+    except ClientError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
 def _ingest(client: Client, args: argparse.Namespace) -> int:
     path = f"/collections/{args.collection}/documents"
     documents = read_documents(args.path)
     sent = skipped = tokens = 0
     started = time.perf_counter()
-    with Progress(f"ingest {args.collection}") as progress:
+    with Progress(f"ingest {args.collection}", total=count_documents(args.path)) as progress:
         while batch := list(islice(documents, args.batch)):
             kept = [doc for doc in batch if doc["text"]]
             skipped += len(batch) - len(kept)

@@ -1,4 +1,7 @@
-"""``semsearch query NAME "text"``: search a collection and print a readable table."""
+"""semsearch query NAME "text": search a collection and print the hits as a readable table.
+
+Each hit shows its rank, score and id, then its whole text wrapped to the terminal's width
+(--json prints the server's answer as it is)."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import argparse
 import json
 import shutil
 import sys
+import textwrap
 from typing import Any
 
 from service.client import ClientError, add_connection_options, connect
@@ -13,7 +17,12 @@ from service.commands import Subparsers
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("query", help="search a collection", description=__doc__)
+    parser = subparsers.add_parser(
+        "query",
+        help="search a collection",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("collection", help="collection name")
     parser.add_argument("text", help="what to search for")
     parser.add_argument("-k", type=int, default=10, help="how many results (10)")
@@ -61,14 +70,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_table(hits: list[dict[str, Any]], width: int) -> str:
+    """Rank, score, id, then the text wrapped in its own column; a blank line between hits
+    whose text takes more than one line."""
     if not hits:
         return "no results"
     id_width = min(max(len(h["id"]) for h in hits), 32)
-    text_width = max(width - id_width - 17, 20)
+    indent = 3 + 2 + 7 + 2 + id_width + 2
+    text_width = max(width - indent, 20)
     lines = [f"{'#':>3}  {'score':>7}  {'id':<{id_width}}  text", "-" * min(width, 120)]
     for rank, hit in enumerate(hits, start=1):
         text = " ".join((hit.get("text") or "").split())
-        if len(text) > text_width:
-            text = text[: text_width - 1] + "…"
-        lines.append(f"{rank:>3}  {hit['score']:>7.4f}  {hit['id'][:id_width]:<{id_width}}  {text}")
+        wrapped = textwrap.wrap(text, text_width, break_on_hyphens=False) or [""]
+        head = f"{rank:>3}  {hit['score']:>7.4f}  {hit['id'][:id_width]:<{id_width}}  "
+        lines.append(head + wrapped[0])
+        lines.extend(" " * indent + line for line in wrapped[1:])
+        if len(wrapped) > 1 and rank < len(hits):
+            lines.append("")
     return "\n".join(lines)

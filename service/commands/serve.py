@@ -17,6 +17,7 @@ import sys
 import uvicorn
 
 from service.commands import Subparsers
+from service.commands.startup import Logs, data_dir_in_use, describe
 from service.settings import SETTINGS, Settings, SettingsError
 
 
@@ -25,8 +26,9 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "serve",
         help="run the HTTP service",
-        description="Run the semsearch HTTP service. Each flag can also be set by the "
-        "environment variable shown; a flag wins over its variable.",
+        description="Run the semsearch HTTP service and its web console (http://HOST:PORT/).\n"
+        "Each flag can also be set by the environment variable shown; a flag wins over its\n"
+        "variable.",
         epilog=f"environment only (secrets stay off the command line):\n{secrets}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -56,12 +58,19 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"semsearch serve: configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger(__name__).info("settings: %s", settings.redacted())
+    in_use = data_dir_in_use(settings)
+    if in_use is not None:
+        print(f"semsearch serve: {in_use}", file=sys.stderr)
+        return 1
+    logs = Logs(settings.log_level)
+    try:
+        return _serve(settings, describe(settings, flags, os.environ), logs)
+    finally:
+        logs.close()
+
+
+def _serve(settings: Settings, table: str, logs: Logs) -> int:
+    logging.getLogger(__name__).info("%s", table)
     try:
         sock = _bind(settings.host, settings.port)
     except OSError as exc:
@@ -80,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         log_config=None,
         timeout_graceful_shutdown=10,
     )
-    server = _Server(config)
+    server = _Server(config, logs)
     server.run(sockets=[sock])
     return 0 if server.started else 1
 
@@ -95,7 +104,16 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 class _Server(uvicorn.Server):
-    """Announces the bound address once the lifespan has finished (model loaded, cache open)."""
+    """Announces the bound address once the lifespan has finished (model loaded, cache open),
+    and writes the queued access lines once it has shut down."""
+
+    def __init__(self, config: uvicorn.Config, logs: Logs) -> None:
+        super().__init__(config)
+        self.logs = logs
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        self.logs.close()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)

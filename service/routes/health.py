@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from litestar import Response, get
+from typing import Any
+
+from litestar import Request, Response, get
 
 from service.auth import PUBLIC
-from service.metrics import CONTENT_TYPE, Metrics
+from service.metrics import Metrics
 
 
 @get("/healthz", opt={PUBLIC: True}, sync_to_thread=False, include_in_schema=False)
@@ -15,5 +17,8 @@ def healthz() -> dict[str, str]:
 
 
 @get("/metrics", sync_to_thread=False, include_in_schema=False)
-def metrics(metrics: Metrics) -> Response[str]:
-    return Response(metrics.render(), media_type=CONTENT_TYPE)
+def metrics(request: Request[Any, Any, Any], metrics: Metrics) -> Response[bytes]:
+    body, content_type = metrics.exposition(request.headers.get("accept"))
+    # The header as the library gives it: Litestar would append a second charset to a
+    # ``media_type`` that already has one.
+    return Response(body, headers={"content-type": content_type})

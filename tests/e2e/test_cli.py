@@ -48,11 +48,14 @@ def test_ingest_a_beir_corpus_then_query(start_server) -> None:
 
     shown = semsearch("query", "sf", first["title"], "-k", "3", "--url", server.url)
     assert shown.returncode == 0, shown.stderr
-    rows = shown.stdout.splitlines()[2:]
+    rows = [line for line in shown.stdout.splitlines()[2:] if line[:3].strip().isdigit()]
     expected = api.query("sf", query=first["title"], k=3)["data"]
     assert len(rows) == 3
     assert [row.split()[2] for row in rows] == [h["id"] for h in expected]
     assert float(rows[0].split()[1]) == round(expected[0]["score"], 4)
+    # Whole texts, wrapped: every word of each hit's text is shown, no line is cut.
+    assert " ".join(shown.stdout.split()).count(" ".join(expected[0]["text"].split())) == 1
+    assert "…" not in shown.stdout
 
     raw = semsearch(
         "query",
@@ -105,6 +108,14 @@ def test_ingest_csv_and_a_directory(start_server, tmp_path: Path) -> None:
     done = semsearch("ingest", str(folder), "-c", "files", "--create", "--url", server.url)
     assert done.returncode == 0, done.stderr
     assert api.ids("files") == ["a.md", "sub/b.txt"]
+    # One text file is one document, however many lines (or braces) it has.
+    note = folder / "note.md"
+    note.write_text('# A note\n{"not": "json"}\n\nsecond paragraph\n')
+    done = semsearch("ingest", str(note), "-c", "one", "--create", "--url", server.url)
+    assert done.returncode == 0, done.stderr
+    assert api.ids("one") == ["note.md"]
+    doc = api.ok("GET", "/collections/one/documents/note.md")
+    assert doc["text"] == note.read_text().strip() and doc["metadata"] == {"path": "note.md"}
     api.close()
 
 
@@ -121,9 +132,12 @@ def test_ingest_reports_bad_input_and_rejections(start_server, tmp_path: Path) -
     done = semsearch("ingest", str(rejected), "-c", "c", "--url", server.url)
     assert done.returncode == 1 and "document 'deep' rejected" in done.stderr
     missing = semsearch("ingest", str(rejected), "-c", "absent", "--url", server.url)
-    assert missing.returncode == 1 and "404" in missing.stderr
+    assert missing.returncode == 1
+    assert "no collection 'absent'" in missing.stderr and "--create" in missing.stderr
     nowhere = semsearch("query", "c", "x", "--url", "http://127.0.0.1:9")
     assert nowhere.returncode == 1 and "cannot reach" in nowhere.stderr
+    assert "semsearch serve" in nowhere.stderr
+    assert nowhere.stderr.startswith("semsearch query: cannot reach http://127.0.0.1:9 (")
 
 
 def test_commands_use_the_api_key(start_server, tmp_path: Path) -> None:

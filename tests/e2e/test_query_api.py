@@ -147,3 +147,49 @@ def test_hostile_query_text_is_just_text(api: Search, col: str, text: str, mode:
         assert len(hits) == 2
     elif text in ("cat " * 2_500, '"unbalanced', "x" * 10_000):  # words: just "cat", or none
         assert [h["id"] for h in hits] == (["cat"] if "cat" in text else [])
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param", "choices"),
+    [
+        pytest.param(
+            "query",
+            {"query": "x", "mode": "semantic"},
+            "mode",
+            ("hybrid", "lexical", "vector"),
+            id="query-mode",
+        ),
+        pytest.param(
+            None,
+            {"name": "m", "metric": "dot"},
+            "metric",
+            ("cosine", "ip", "l2"),
+            id="create-metric",
+        ),
+        pytest.param(
+            None,
+            {"name": "m", "default_mode": "fuzzy"},
+            "default_mode",
+            ("hybrid", "lexical", "vector"),
+            id="create-mode",
+        ),
+        pytest.param(
+            "query",
+            {"query": "x", "include": ["text", "txt"]},
+            "include[1]",
+            ("metadata", "scores", "text", "vector"),
+            id="include",
+        ),
+    ],
+)
+def test_an_invalid_enum_value_lists_the_valid_ones(
+    api: Search, col: str, path: str | None, body: dict, param: str, choices: tuple[str, ...]
+) -> None:
+    url = f"/collections/{col}/{path}" if path else "/collections"
+    response = api.http.post(url, json=body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["param"] == param
+    message = error["message"]
+    assert "Invalid enum value" in message and "expected one of:" in message, error
+    assert all(repr(choice) in message.split("expected one of:")[1] for choice in choices), error

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from service.cli import build_parser
 
@@ -47,3 +50,26 @@ def test_without_the_harness_bench_says_how_to_get_it() -> None:
         "from service.cli import main; main(['--help'])"
     )
     assert "bench" in listing.stdout and "(not installed)" in listing.stdout
+
+
+RST = re.compile(r"``|:(?:class|func|meth|mod|attr|data|ref):`|^\.\. |::$", re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["--help"], id="semsearch"),
+        pytest.param(["serve", "--help"], id="serve"),
+        pytest.param(["ingest", "--help"], id="ingest"),
+        pytest.param(["query", "--help"], id="query"),
+        pytest.param(["bench", "--help"], id="bench"),
+        pytest.param(["bench", "quality", "--help"], id="bench-quality"),
+        pytest.param(["bench", "ann", "--help"], id="bench-ann"),
+        pytest.param(["bench", "load", "--help"], id="bench-load"),
+    ],
+)
+def test_help_shows_no_restructuredtext_markup(argv: list[str]) -> None:
+    done = _run(f"from service.cli import main; main({argv!r})")
+    assert done.returncode == 0, done.stderr
+    assert "usage: semsearch" in done.stdout
+    assert not RST.search(done.stdout), RST.search(done.stdout)
