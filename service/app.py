@@ -30,6 +30,7 @@ from service.files import FileStore
 from service.finetune import FineTuningService
 from service.handlers import handle_exception
 from service.metrics import Metrics
+from service.proxy import Forwarder, open_session
 from service.routes import ROUTES
 from service.settings import Settings
 from service.telemetry import HTTPMetrics
@@ -83,6 +84,9 @@ def create_app(settings: Settings) -> Litestar:
                     limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
                 )
                 resources.push_async_callback(http.aclose)
+                session = open_session(settings)  # forwarding (issue 14): its own pool
+                resources.push_async_callback(session.close)
+                app.state.forwarder = Forwarder(session, settings, metrics)
             embeddings = await EmbeddingService.open(settings, http, metrics)
             resources.push_async_callback(embeddings.aclose)
             # Files and fine-tuning (issue 5): the job runner stops (a running job goes back to
@@ -103,7 +107,7 @@ def create_app(settings: Settings) -> Litestar:
     app = Litestar(
         route_handlers=ROUTES,
         lifespan=[lifespan],
-        state=State({"settings": settings, "metrics": metrics}),
+        state=State({"settings": settings, "metrics": metrics, "forwarder": None}),
         dependencies={
             "embeddings": Provide(_embeddings, sync_to_thread=False),
             "metrics": Provide(_metrics, sync_to_thread=False),

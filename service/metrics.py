@@ -140,6 +140,15 @@ class Metrics:
         self.embedding_inputs = Counter(
             "semsearch_embedding_inputs_total", "Inputs embedded, by model and provider."
         )
+        self.forwarded_requests = Counter(
+            "semsearch_forwarded_requests_total", "Forwarded requests by route, status and model."
+        )
+        self.forwarded_latency = Histogram(
+            "semsearch_forwarded_upstream_seconds", "Upstream time to response headers, by route."
+        )
+        self.forwarded_tokens = Counter(
+            "semsearch_forwarded_tokens_total", "Usage tokens of forwarded answers by model, kind."
+        )
 
     def render(self) -> str:
         lines: list[str] = []

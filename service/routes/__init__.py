@@ -33,6 +33,7 @@ from service.routes.fine_tuning import (
 )
 from service.routes.health import healthz, metrics
 from service.routes.models import list_models, retrieve_model
+from service.routes.proxy import forward
 
 ROUTES = [
     healthz,
@@ -62,6 +63,7 @@ ROUTES = [
     cancel_job,
     list_events,
     list_checkpoints,
+    forward,  # last in the list; static routes win over its {path:path} whatever the order
 ]
 
 __all__ = ["ROUTES"]
