@@ -24,6 +24,7 @@ from litestar.openapi import OpenAPIConfig
 
 from index import StoreLockedError
 from service.auth import BearerAuth
+from service.batches import BatchService
 from service.collections import CollectionService
 from service.embeddings import EmbeddingService
 from service.files import FileStore
@@ -58,6 +59,10 @@ def _files(state: State) -> FileStore:
 
 def _fine_tuning(state: State) -> FineTuningService:
     return cast(FineTuningService, state.fine_tuning)
+
+
+def _batches(state: State) -> BatchService:
+    return cast(BatchService, state.batches)
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -95,8 +100,11 @@ def create_app(settings: Settings) -> Litestar:
             resources.callback(files.close)
             fine_tuning = await FineTuningService.open(settings, http, metrics, embeddings, files)
             resources.push_async_callback(fine_tuning.aclose)
+            batches = await BatchService.open(settings, http, metrics, embeddings, files)
+            resources.push_async_callback(batches.aclose)
             app.state.files = files
             app.state.fine_tuning = fine_tuning
+            app.state.batches = batches
             collections = CollectionService(store, embeddings, settings)
             resources.callback(collections.shutdown)  # first out: waits for index work in flight
             app.state.embeddings = embeddings
@@ -114,6 +122,7 @@ def create_app(settings: Settings) -> Litestar:
             "collections": Provide(_collections, sync_to_thread=False),
             "files": Provide(_files, sync_to_thread=False),
             "fine_tuning": Provide(_fine_tuning, sync_to_thread=False),
+            "batches": Provide(_batches, sync_to_thread=False),
         },
         middleware=middleware,
         exception_handlers={Exception: handle_exception},

@@ -1,5 +1,6 @@
 """HTTP routes, one module per area; ``ROUTES`` is what ``create_app`` mounts."""
 
+from service.routes.batches import cancel_batch, create_batch, list_batches, retrieve_batch
 from service.routes.collections import (
     create_collection,
     delete_collection,
@@ -63,6 +64,10 @@ ROUTES = [
     cancel_job,
     list_events,
     list_checkpoints,
+    create_batch,
+    list_batches,
+    retrieve_batch,
+    cancel_batch,
     forward,  # last in the list; static routes win over its {path:path} whatever the order
 ]
 
