@@ -48,8 +48,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: Annotated[
         Path,
         Meta(
-            description="Directory for the index, the embedding cache, uploaded files and "
-            "fine-tuning jobs."
+            description="Directory for the index, the embedding cache, uploaded files, "
+            "fine-tuning jobs and batches."
         ),
     ] = Path("./data")
     api_keys: Annotated[

@@ -37,7 +37,7 @@ from service.embeddings.upstream import retry_after_seconds
 from service.errors import ServiceError, UpstreamError, UpstreamTimeoutError
 from service.metrics import Metrics
 from service.proxy.headers import client_response_headers, upstream_request_headers
-from service.proxy.relay import relay
+from service.proxy.relay import UNTYPED, relay
 from service.proxy.usage import EventUsage, count_usage, peek_request, usage_of
 from service.settings import Settings
 
@@ -153,7 +153,9 @@ class Forwarder:
                     response.release()
                     content = b"".join(head)
                     counted(usage_of(content) if "json" in answer_type else None)
-                    return ASGIResponse(body=content, status_code=status, headers=headers_out)
+                    return ASGIResponse(
+                        body=content, status_code=status, headers=headers_out, media_type=UNTYPED
+                    )
             except (TimeoutError, aiohttp.ClientError) as exc:
                 response.close()
                 raise _broken(exc) from None

@@ -18,13 +18,14 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 import msgspec
 from litestar.response.base import ASGIResponse
-from litestar.types import Receive, Send
+from litestar.types import Receive, Scope, Send
 
 from service.errors import UpstreamError, UpstreamTimeoutError
 from service.proxy.usage import EventUsage
 
 logger = logging.getLogger(__name__)
 Done = Callable[[tuple[int, int] | None], None]
+UNTYPED = "application/octet-stream"
 
 
 def error_event(exc: BaseException) -> bytes:
@@ -50,10 +51,11 @@ class RelayResponse(ASGIResponse):
     def __init__(
         self, chunks: AsyncIterator[bytes], status: int, headers: list[tuple[str, str]]
     ) -> None:
-        super().__init__(status_code=status, headers=headers)
+        # The upstream's content type is in ``headers``; this one only fills in when it sent none.
+        super().__init__(status_code=status, headers=headers, media_type=UNTYPED)
         self.chunks = chunks
 
-    async def send_body(self, send: Send, receive: Receive) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         relaying = asyncio.current_task()
         assert relaying is not None
         hung_up = False
@@ -67,7 +69,15 @@ class RelayResponse(ASGIResponse):
 
         watcher = asyncio.ensure_future(watch())
         try:
-            async for chunk in self.chunks:
+            # The headers wait for the first chunk, then both leave back to back: a client can
+            # do nothing with the headers of a stream alone, and it gets its first event with
+            # one wake-up instead of two.
+            chunks = aiter(self.chunks)
+            first = await anext(chunks, None)
+            await self.start_response(send)
+            if first is not None:
+                await send({"type": "http.response.body", "body": first, "more_body": True})
+            async for chunk in chunks:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
