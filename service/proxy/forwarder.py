@@ -101,6 +101,7 @@ class Forwarder:
         self._host = URL(self._base).host
         self._proxy = environment_proxy(self._base)
         self._key = settings.upstream_api_key
+        self._key_bytes = self._key.encode() if self._key else b""
         self._settings = settings
         self._metrics = metrics
         self._routes: set[str] = set()
@@ -212,8 +213,8 @@ class Forwarder:
 
     def _scrub(self, chunk: bytes) -> bytes:
         """An upstream that echoes our key back (in an error message) does not leak it."""
-        if self._key and self._key.encode() in chunk:
-            return chunk.replace(self._key.encode(), b"***")
+        if self._key_bytes and self._key_bytes in chunk:
+            return chunk.replace(self._key_bytes, b"***")
         return chunk
 
 

@@ -298,7 +298,7 @@ def test_cancel_stops_a_running_batch_after_its_current_chunk(
     client: openai.OpenAI, upstream: FaultUpstream
 ) -> None:
     upstream.latency = 0.05
-    lines = [request(f"c{i}", {"model": REMOTE, "input": f"cancel me {i}"}) for i in range(3000)]
+    lines = [request(f"c{i}", {"model": REMOTE, "input": f"cancel me {i}"}) for i in range(5000)]
     batch = client.batches.create(
         input_file_id=upload(client, lines), endpoint="/v1/embeddings", completion_window="24h"
     )
@@ -309,7 +309,7 @@ def test_cancel_stops_a_running_batch_after_its_current_chunk(
     assert cancelling.status in ("cancelling", "cancelled") and cancelling.cancelling_at
     done = wait(client, batch.id, {"cancelled"})
     assert done.status == "cancelled" and done.cancelled_at
-    assert 0 < done.request_counts.completed < 3000
+    assert 0 < done.request_counts.completed < 5000
     output = jsonl(client, done.output_file_id)
     assert len(output) == done.request_counts.completed
     assert len({line["custom_id"] for line in output}) == len(output)
@@ -321,7 +321,7 @@ def test_a_queued_batch_is_cancelled_at_once_and_never_runs(
     client: openai.OpenAI, upstream: FaultUpstream
 ) -> None:
     upstream.latency = 0.05
-    slow = [request(f"s{i}", {"model": REMOTE, "input": f"slow {i}"}) for i in range(1500)]
+    slow = [request(f"s{i}", {"model": REMOTE, "input": f"slow {i}"}) for i in range(3000)]
     first = client.batches.create(
         input_file_id=upload(client, slow), endpoint="/v1/embeddings", completion_window="24h"
     )
