@@ -65,6 +65,10 @@ def _batches(state: State) -> BatchService:
     return cast(BatchService, state.batches)
 
 
+def _forwarder(state: State) -> Forwarder | None:
+    return cast(Forwarder | None, state.forwarder)
+
+
 def create_app(settings: Settings) -> Litestar:
     """Build the app; nothing is opened until the ASGI server runs its lifespan."""
     metrics = Metrics()
@@ -123,6 +127,7 @@ def create_app(settings: Settings) -> Litestar:
             "files": Provide(_files, sync_to_thread=False),
             "fine_tuning": Provide(_fine_tuning, sync_to_thread=False),
             "batches": Provide(_batches, sync_to_thread=False),
+            "forwarder": Provide(_forwarder, sync_to_thread=False),
         },
         middleware=middleware,
         exception_handlers={Exception: handle_exception},

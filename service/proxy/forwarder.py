@@ -117,7 +117,9 @@ class Forwarder:
         content_type = request.headers.get("content-type", "")
         model, _ = peek_request(body, content_type)
         route = route_label(scope["path"], self._routes)
-        url = URL(self.upstream_url(scope["path"], scope["query_string"]), encoded=True)
+        # The path as the client sent it, percent-encoding and all (``path`` is decoded).
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        url = URL(self.upstream_url(raw_path, scope["query_string"]), encoded=True)
         headers = [
             (k.decode("latin-1"), v.decode("latin-1"))
             for k, v in upstream_request_headers(scope["headers"], self._key)
@@ -159,7 +161,11 @@ class Forwarder:
                     )
             except (TimeoutError, aiohttp.ClientError) as exc:
                 response.close()
-                raise _broken(exc) from None
+                error = _broken(exc)
+                self._metrics.forwarded_requests.inc(
+                    route=route, status=str(error.status), model=model
+                )
+                raise error from None
             except BaseException:
                 response.close()
                 raise

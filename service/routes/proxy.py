@@ -44,8 +44,9 @@ def _error(description: str) -> ResponseSpec:
         504: _error("The upstream sent nothing for SEMSEARCH_FORWARD_TIMEOUT seconds."),
     },
 )
-async def forward(path: str, request: Request[Any, Any, Any]) -> ASGIResponse:
-    forwarder: Forwarder | None = request.app.state.forwarder
+async def forward(
+    path: str, request: Request[Any, Any, Any], forwarder: Forwarder | None
+) -> ASGIResponse:
     if forwarder is None:
         raise NotFoundError(
             f"{request.method} {request.url.path} is not served by semsearch itself: it is "

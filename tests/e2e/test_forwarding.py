@@ -172,6 +172,15 @@ def test_every_method_is_forwarded(sidecar: ServerProcess, fake: FaultUpstream) 
     assert {seen.path for seen in fake.log} == {"/v1/responses/resp_123abc"}
 
 
+def test_the_path_and_query_go_as_the_client_encoded_them(
+    sidecar: ServerProcess, fake: FaultUpstream
+) -> None:
+    url = sidecar.v1 + "/responses/resp%20a%2Fb/input_items?order=asc&q=a%26b&q=%C3%A9"
+    assert httpx.get(url, headers=AUTH).status_code == 200
+    assert fake.log[-1].path == "/v1/responses/resp%20a%2Fb/input_items"
+    assert fake.log[-1].query == "order=asc&q=a%26b&q=%C3%A9"
+
+
 def test_our_own_routes_are_not_forwarded(sidecar: ServerProcess, fake: FaultUpstream) -> None:
     body = {"model": "wordllama-l2-supercat", "input": "local"}
     assert httpx.post(sidecar.v1 + "/embeddings", json=body, headers=AUTH).status_code == 200
