@@ -8,8 +8,8 @@ Usage::
     runner.cancel(batch_id)             # the running batch stops after its current chunk
 
 Each chunk (at most 256 requests and 2048 inputs) goes through ``EmbeddingService`` exactly as
-``POST /v1/embeddings`` would (the cache, the local model, or the upstream with its concurrency
-limit, retries and ``Retry-After``); requests of one model are embedded in one call. Its answers
+``POST /v1/embeddings`` would (``answers.py``: the cache, the local model, or the upstream with
+its concurrency limit, retries and ``Retry-After``; one call per model). Its answers
 are appended to the output and error files, fsynced, and only then committed with the counts
 (``output.py``, ``store.py``): a restart resumes after the last committed chunk, and no line is
 written twice or lost. The queue and restart recovery are ``service.jobs``', as fine-tuning's.
@@ -21,28 +21,20 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal
 
-import msgspec
-
-from service.batches.input import InputReader, Request
-from service.batches.output import PartFile, line_ids
+from service.batches.answers import Answers, EmbeddingAnswers
+from service.batches.input import InputReader
+from service.batches.output import PartFile
 from service.batches.schemas import (
     Batch,
     BatchError,
     BatchErrors,
-    OutputLine,
-    ResponsePart,
 )
 from service.batches.store import BatchStore, Progress
-from service.embeddings import EmbeddingService, Inputs
-from service.embeddings.schemas import CreateEmbeddingRequest, embedding_response, split_input
-from service.errors import InvalidRequestError, ServiceError
+from service.embeddings import EmbeddingService
 from service.files import FileStore
-from service.handlers import invalid_request
 from service.jobs import JobQueue
 
 logger = logging.getLogger(__name__)
@@ -50,24 +42,6 @@ CHUNK_REQUESTS = 256
 CHUNK_INPUTS = 2048
 Level = Literal["info", "warn", "error"]
 PartKind = Literal["output", "error"]
-
-
-@dataclass(slots=True)
-class Prepared:
-    """A request whose body is a valid embeddings request."""
-
-    request: Request
-    body: CreateEmbeddingRequest
-    inputs: list[str] | list[list[int]]
-
-
-@dataclass(slots=True)
-class Answers:
-    """One chunk's lines, in input order."""
-
-    output: list[OutputLine] = field(default_factory=list)
-    errors: list[OutputLine] = field(default_factory=list)
-    tokens: int = 0
 
 
 class BatchRunner:
@@ -78,6 +52,7 @@ class BatchRunner:
         self.files = files
         self.embeddings = embeddings
         self.work_dir = work_dir
+        self.answers = EmbeddingAnswers(embeddings)
         self.jobs = JobQueue(self, name="batch-runner")
 
     def start(self, queued: list[str]) -> None:
@@ -157,7 +132,7 @@ class BatchRunner:
                 requests = await asyncio.to_thread(reader.chunk, CHUNK_REQUESTS, CHUNK_INPUTS)
                 if not requests:
                     return
-                answers = await self._answer(batch_id, requests)
+                answers = await self.answers.answer(batch_id, requests)
                 await asyncio.to_thread(output.append, answers.output)
                 await asyncio.to_thread(errors.append, answers.errors)
                 progress.input_offset, progress.line = reader.offset, reader.line
@@ -177,79 +152,6 @@ class BatchRunner:
             failed=len(answers.errors),
             tokens=answers.tokens,
         )
-
-    async def _answer(self, batch_id: str, requests: list[Request]) -> Answers:
-        """Every request of a chunk answered as ``POST /v1/embeddings`` would answer it."""
-        lines: dict[int, tuple[OutputLine, int | None]] = {}  # input line -> (line, tokens)
-        groups: dict[tuple[str, int | None, bool], list[Prepared]] = {}
-        for request in requests:
-            try:
-                body = msgspec.convert(request.body, CreateEmbeddingRequest)
-                try:
-                    inputs = split_input(body.input)
-                except ValueError as exc:
-                    raise InvalidRequestError(str(exc), param="input") from None
-                self.embeddings.resolve(body.model)
-            except msgspec.ValidationError as exc:
-                lines[request.line] = (
-                    self._failed(batch_id, request, invalid_request(str(exc))),
-                    None,
-                )
-                continue
-            except ServiceError as exc:
-                lines[request.line] = (self._failed(batch_id, request, exc), None)
-                continue
-            key = (body.model, body.dimensions, isinstance(inputs[0], str))
-            groups.setdefault(key, []).append(Prepared(request, body, inputs))
-        for members in groups.values():
-            for member, line, used in await self._embed_group(batch_id, members):
-                lines[member.request.line] = (line, used)
-        answers = Answers()
-        for number in sorted(lines):
-            line, used = lines[number]
-            if used is None:
-                answers.errors.append(line)
-            else:
-                answers.output.append(line)
-                answers.tokens += used
-        return answers
-
-    async def _embed_group(
-        self, batch_id: str, members: list[Prepared]
-    ) -> list[tuple[Prepared, OutputLine, int | None]]:
-        """One embedding call for requests of one model and input kind: each request's line and
-        tokens (None: it failed). When the call fails for a reason of the requests' own (a
-        4xx), each request is tried alone so only the bad ones fail."""
-        first = members[0].body
-        everything = cast(Inputs, [item for member in members for item in member.inputs])
-        try:
-            result = await self.embeddings.embed(first.model, everything, first.dimensions)
-        except ServiceError as exc:
-            if len(members) > 1 and exc.status < 500 and exc.status != 429:
-                alone = []
-                for member in members:
-                    alone += await self._embed_group(batch_id, [member])
-                return alone
-            return [(m, self._failed(batch_id, m.request, exc), None) for m in members]
-        out: list[tuple[Prepared, OutputLine, int | None]] = []
-        start = 0
-        for member in members:
-            stop = start + len(member.inputs)
-            used = sum(result.tokens[start:stop])
-            body = embedding_response(
-                result.vectors[start:stop], result.model, used, member.body.encoding_format
-            )
-            line_id, request_id = line_ids(batch_id, member.request.line)
-            response = ResponsePart(status_code=200, request_id=request_id, body=body)
-            line = OutputLine(id=line_id, custom_id=member.request.custom_id, response=response)
-            out.append((member, line, used))
-            start = stop
-        return out
-
-    def _failed(self, batch_id: str, request: Request, exc: ServiceError) -> OutputLine:
-        line_id, request_id = line_ids(batch_id, request.line)
-        response = ResponsePart(status_code=exc.status, request_id=request_id, body=exc.body())
-        return OutputLine(id=line_id, custom_id=request.custom_id, response=response)
 
     # -- the end: finalizing -> completed | cancelled, or failed ----------------------------
 
@@ -322,14 +224,6 @@ class BatchRunner:
     async def _event(self, batch_id: str, message: str, level: Level = "info") -> None:
         logger.info("batch %s: %s", batch_id, message)
         await self.store.run(lambda: self.store.add_event(batch_id, message, level=level))
-
-
-def _set(**values: object) -> Callable[[Batch], None]:
-    def change(batch: Batch) -> None:
-        for name, value in values.items():
-            setattr(batch, name, value)
-
-    return change
 
 
 def _in_progress(batch: Batch) -> None:
