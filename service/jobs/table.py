@@ -1,13 +1,14 @@
 """``JobTable``: what every kind of background job keeps in SQLite (fine-tuning jobs, batches).
 
-Usage (a kind of job subclasses it and names its statuses)::
+Usage (a kind of job subclasses it, names its statuses and says what a restart does to one:
+``resume``, ``give_up``, ``make_event``)::
 
     class BatchStore(JobTable[Batch]):
         noun, param = "Batch", "batch_id"
         interrupted = frozenset({"in_progress", "finalizing", "cancelling"})
         runnable = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
 
-    store = BatchStore(SqliteWorker.open(path, schema=JOBS_SCHEMA, name="batch-store"), decoder)
+    store = BatchStore(SqliteWorker.open(path, schema=schema(), name="batch-store"), decoder)
     queued = store.recover()                       # at start-up, before the runner starts
     store.transition(job_id, ("validating",), start)   # compare-and-set of the status
 
