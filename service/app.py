@@ -26,6 +26,7 @@ from index import StoreLockedError
 from service.access_log import AccessLog
 from service.apidocs import docs_router, render_plugins
 from service.auth import BearerAuth
+from service.batches import BatchService
 from service.collections import CollectionService
 from service.console import console_routes
 from service.embeddings import EmbeddingService
@@ -33,6 +34,7 @@ from service.files import FileStore
 from service.finetune import FineTuningService
 from service.handlers import handle_exception
 from service.metrics import Metrics
+from service.proxy import Forwarder, open_session
 from service.routes import ROUTES
 from service.settings import Settings
 from service.telemetry import HTTPMetrics
@@ -62,6 +64,14 @@ def _fine_tuning(state: State) -> FineTuningService:
     return cast(FineTuningService, state.fine_tuning)
 
 
+def _batches(state: State) -> BatchService:
+    return cast(BatchService, state.batches)
+
+
+def _forwarder(state: State) -> Forwarder | None:
+    return cast(Forwarder | None, state.forwarder)
+
+
 def create_app(settings: Settings) -> Litestar:
     """Build the app; nothing is opened until the ASGI server runs its lifespan."""
     metrics = Metrics()
@@ -86,6 +96,9 @@ def create_app(settings: Settings) -> Litestar:
                     limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
                 )
                 resources.push_async_callback(http.aclose)
+                session = open_session(settings)  # forwarding (issue 14): its own pool
+                resources.push_async_callback(session.close)
+                app.state.forwarder = Forwarder(session, settings, metrics)
             embeddings = await EmbeddingService.open(settings, http, metrics)
             resources.push_async_callback(embeddings.aclose)
             # Files and fine-tuning (issue 5): the job runner stops (a running job goes back to
@@ -94,8 +107,11 @@ def create_app(settings: Settings) -> Litestar:
             resources.callback(files.close)
             fine_tuning = await FineTuningService.open(settings, http, metrics, embeddings, files)
             resources.push_async_callback(fine_tuning.aclose)
+            batches = await BatchService.open(settings, http, metrics, embeddings, files)
+            resources.push_async_callback(batches.aclose)
             app.state.files = files
             app.state.fine_tuning = fine_tuning
+            app.state.batches = batches
             collections = CollectionService(store, embeddings, settings)
             resources.callback(collections.shutdown)  # first out: waits for index work in flight
             app.state.embeddings = embeddings
@@ -106,13 +122,15 @@ def create_app(settings: Settings) -> Litestar:
     app = Litestar(
         route_handlers=[*ROUTES, *console_routes()],
         lifespan=[lifespan],
-        state=State({"settings": settings, "metrics": metrics}),
+        state=State({"settings": settings, "metrics": metrics, "forwarder": None}),
         dependencies={
             "embeddings": Provide(_embeddings, sync_to_thread=False),
             "metrics": Provide(_metrics, sync_to_thread=False),
             "collections": Provide(_collections, sync_to_thread=False),
             "files": Provide(_files, sync_to_thread=False),
             "fine_tuning": Provide(_fine_tuning, sync_to_thread=False),
+            "batches": Provide(_batches, sync_to_thread=False),
+            "forwarder": Provide(_forwarder, sync_to_thread=False),
         },
         middleware=middleware,
         exception_handlers={Exception: handle_exception},

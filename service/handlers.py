@@ -62,14 +62,20 @@ def _validation_error(exc: ValidationException) -> InvalidRequestError:
     """Litestar wraps msgspec's message in ``extra``; lift it out and name the field."""
     extra = exc.extra if isinstance(exc.extra, list) else []
     message = str(extra[0].get("message", exc.detail)) if extra else exc.detail
+    key = str(extra[0].get("key") or "") if extra else ""
+    if key == "data":  # Litestar's name for the whole body
+        key = ""
+    return invalid_request(message, key)
+
+
+def invalid_request(message: str, key: str = "") -> InvalidRequestError:
+    """msgspec's validation message as a 400 naming the field in ``param`` (``key``: where the
+    object that failed sits, if not at the top)."""
     param = None
     match = _AT.search(message)
     if match:
         message = message[: match.start()]
         param = match.group("path") or None
-    key = str(extra[0].get("key") or "") if extra else ""
-    if key == "data":  # Litestar's name for the whole body
-        key = ""
     field = _FIELD.search(message)
     if field and param is None:  # an unknown/missing field inside the object at ``key``
         param = f"{key}.{field.group('field')}" if key else field.group("field")

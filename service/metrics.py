@@ -140,6 +140,15 @@ class Metrics(Collector):
             "Inputs embedded, by model and provider.",
             labels=("model", "provider"),
         )
+        self.forwarded_requests = Counter(
+            "semsearch_forwarded_requests_total", "Forwarded requests by route, status and model."
+        )
+        self.forwarded_latency = Histogram(
+            "semsearch_forwarded_upstream_seconds", "Upstream time to response headers, by route."
+        )
+        self.forwarded_tokens = Counter(
+            "semsearch_forwarded_tokens_total", "Usage tokens of forwarded answers by model, kind."
+        )
 
     def collect(self) -> Iterator[Metric]:
         for metric in vars(self).values():

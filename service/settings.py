@@ -48,8 +48,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: Annotated[
         Path,
         Meta(
-            description="Directory for the index, the embedding cache, uploaded files and "
-            "fine-tuning jobs."
+            description="Directory for the index, the embedding cache, uploaded files, "
+            "fine-tuning jobs and batches."
         ),
     ] = Path("./data")
     api_keys: Annotated[
@@ -111,6 +111,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "larger batches are split.",
         ),
     ] = 100_000
+    forward_timeout: Annotated[
+        float,
+        Meta(
+            gt=0,
+            description="Seconds a forwarded request (chat, completions, any /v1 route served "
+            "upstream) may wait for the upstream's next bytes: its answer, or a stream's next "
+            "chunk; a generation that keeps streaming is never cut.",
+        ),
+    ] = 600.0
     max_body_mb: Annotated[
         float, Meta(gt=0, description="Largest request body accepted (else 413).")
     ] = 64.0

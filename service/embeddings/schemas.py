@@ -5,9 +5,11 @@ Encoders and decoders are built once here and reused (msgspec ``examples/asyncio
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated, Literal, cast
 
 import msgspec
+import numpy as np
 from msgspec import Meta
 
 MAX_INPUTS = 2048
@@ -89,6 +91,22 @@ class UpstreamErrorDetail(msgspec.Struct):
 
 class UpstreamErrorBody(msgspec.Struct):
     error: UpstreamErrorDetail | str
+
+
+def embedding_response(
+    vectors: np.ndarray, model: str, prompt_tokens: int, encoding_format: str
+) -> CreateEmbeddingResponse:
+    """The ``/v1/embeddings`` answer (also each line of an embeddings batch's output)."""
+    rows = np.ascontiguousarray(vectors, dtype="<f4")
+    if encoding_format == "base64":
+        items = [
+            Embedding(index=i, embedding=base64.b64encode(row.tobytes()).decode("ascii"))
+            for i, row in enumerate(rows)
+        ]
+    else:
+        items = [Embedding(index=i, embedding=row) for i, row in enumerate(rows.tolist())]
+    usage = Usage(prompt_tokens=prompt_tokens, total_tokens=prompt_tokens)
+    return CreateEmbeddingResponse(data=items, model=model, usage=usage)
 
 
 json_encoder = msgspec.json.Encoder()

@@ -125,7 +125,7 @@ class EmbeddingService:
         prompt_tokens = sum(tokens)
         self.metrics.embedding_tokens.inc(prompt_tokens, model=info.id, provider=info.provider)
         self.metrics.embedding_inputs.inc(len(inputs), model=info.id, provider=info.provider)
-        return EmbedResult(vectors, prompt_tokens, info.id)
+        return EmbedResult(vectors, prompt_tokens, info.id, list(tokens))
 
     async def _embed_cached(
         self, info: ModelInfo, provider: Provider, inputs: Inputs, dimensions: int | None

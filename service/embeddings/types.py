@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import msgspec
@@ -31,3 +31,4 @@ class EmbedResult:
     vectors: np.ndarray
     prompt_tokens: int
     model: str
+    tokens: list[int] = field(default_factory=list)  # per input (batches bill each request)

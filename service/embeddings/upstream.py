@@ -83,8 +83,8 @@ def share_tokens(inputs: Sequence[str | list[int]], total: int) -> list[int]:
     return [n if n is not None else s for n, s in zip(exact, shares, strict=True)]
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds a ``Retry-After`` value asks for (delta-seconds or an HTTP date), or None."""
     if not value:
         return None
     try:
@@ -211,7 +211,7 @@ class UpstreamClient:
                     raise self._passthrough(response)
                 reason = str(response.status_code)
                 retryable = idempotent or response.status_code == 429
-                wait = _retry_after(response)
+                wait = retry_after_seconds(response.headers.get("retry-after"))
                 error = self._passthrough(response)
                 if response.status_code >= 500:
                     error = UpstreamError(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable
@@ -132,6 +133,38 @@ class FileStore:
             out.flush()
             os.fsync(out.fileno())
         return self.commit(tmp, filename=filename, purpose=purpose, size=len(content))
+
+    def adopt(
+        self,
+        source: Path,
+        *,
+        file_id: str,
+        filename: str,
+        purpose: str,
+        expires_after: int | None = None,
+    ) -> OpenAIFile:
+        """Make ``source`` (a finished, fsynced file semsearch wrote: a batch's output) the file
+        ``file_id``, then remove ``source``. Idempotent, for a caller that crashed half-way: the
+        content is hard-linked (copied where links are not possible) before the row goes in, so
+        a crash leaves either ``source`` to adopt again (the next start sweeps the unreferenced
+        link) or the file already there."""
+        row = self._db.fetchone(f"SELECT {_COLUMNS} FROM files WHERE id = ?", (file_id,))
+        if row is None:
+            target = self.path(file_id)
+            target.unlink(missing_ok=True)
+            try:
+                os.link(source, target)
+            except OSError:  # a filesystem without hard links
+                shutil.copyfile(source, target)
+                with target.open("rb") as copied:
+                    os.fsync(copied.fileno())
+            _fsync_dir(self.content_dir)
+            created = int(time.time())
+            expires_at = created + expires_after if expires_after is not None else None
+            row = (file_id, target.stat().st_size, created, filename, purpose, expires_at)
+            self._db.execute(f"INSERT INTO files ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", row)
+        source.unlink(missing_ok=True)
+        return _row(row)
 
     def get(self, file_id: str) -> OpenAIFile:
         """The file's metadata; ``NotFoundError`` (404) when unknown, deleted or expired."""

@@ -8,6 +8,7 @@ Usage::
     runner.cancel(job_id)              # the training thread stops before its next step
     await runner.aclose()              # a running job goes back to "queued"
 
+The queue, its worker and the cancel event are ``service.jobs.JobQueue``'s, shared with batches.
 Embedding runs through ``EmbeddingService`` (its own threads or the upstream); training runs on
 one dedicated thread, so the loop keeps serving requests. Events are written as the job goes.
 """
@@ -51,6 +52,7 @@ from service.finetune.selection import EpochReport, FitResult, fit
 from service.finetune.store import JobStore
 from service.finetune.trainer import TrainingCancelled, TrainingData, normalise
 from service.finetune.validation import holdout
+from service.jobs import JobQueue
 
 logger = logging.getLogger(__name__)
 EMBED_BATCH = 512
@@ -76,37 +78,26 @@ class JobRunner:
         self.files = files
         self.embeddings = embeddings
         self.adapters = adapters
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._worker: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.jobs = JobQueue(self, name="fine-tuning-runner")
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="adapter-training")
-        self._current: str | None = None
-        self._cancel = threading.Event()
-        self._closing = False
+
+    @property
+    def _cancel(self) -> threading.Event:
+        """The running job's cancel event (``JobQueue`` makes one per job)."""
+        return self.jobs.cancel_event
 
     def start(self, queued: list[str]) -> None:
-        for job_id in queued:
-            self._queue.put_nowait(job_id)
-        self._worker = asyncio.create_task(self._work(), name="fine-tuning-runner")
+        self.jobs.start(queued)
 
     def submit(self, job_id: str) -> None:
-        task = asyncio.create_task(self._validate(job_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.jobs.spawn(self._validate(job_id))
 
     def cancel(self, job_id: str) -> None:
         """Ask the running job to stop; a queued one is skipped when its turn comes."""
-        if self._current == job_id:
-            self._cancel.set()
+        self.jobs.cancel(job_id)
 
     async def aclose(self) -> None:
-        self._closing = True
-        self._cancel.set()
-        for task in [*self._tasks, *([self._worker] if self._worker else [])]:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._worker is not None:
-            await asyncio.gather(self._worker, return_exceptions=True)
+        await self.jobs.aclose()
         self._thread.shutdown(wait=True)
 
     # -- validating_files -> queued ---------------------------------------------------------
@@ -158,27 +149,17 @@ class JobRunner:
                 f"Files validated ({len(train.pair_query)} training examples, "
                 f"{len(train.queries)} distinct queries); job queued.",
             )
-            self._queue.put_nowait(job_id)
+            self.jobs.put(job_id)
 
     # -- queued -> running -> succeeded | failed --------------------------------------------
 
-    async def _work(self) -> None:
-        while True:
-            job_id = await self._queue.get()
-            self._current, self._cancel = job_id, threading.Event()
-            try:
-                await self._run(job_id)
-            except asyncio.CancelledError:
-                await self._requeue(job_id)
-                raise
-            except Exception:  # never let one job stop the runner
-                logger.exception("fine-tuning job %s crashed", job_id)
-                error = JobError(code="server_error", message="Internal error.", param=None)
-                await self._finish(job_id, ("running",), failed=error)
-            finally:
-                self._current = None
+    async def crashed(self, job_id: str) -> None:
+        error = JobError(code="server_error", message="Internal error.", param=None)
+        await self._finish(job_id, ("running",), failed=error)
 
-    async def _run(self, job_id: str) -> None:
+    async def run(self, job_id: str, cancel: threading.Event) -> None:
+        """``JobQueue``'s turn for a queued job (``cancel`` is ``self._cancel``)."""
+
         def running(job: FineTuningJob) -> None:
             job.status = "running"
 
@@ -212,7 +193,7 @@ class JobRunner:
             )
             result = await self._train(job, data, valid, plan, everything)
         except TrainingCancelled:
-            if not self._closing:
+            if not self.jobs.closing:
                 await self._event(job_id, "Training stopped: the job was cancelled.")
             return
         except JobFailed as exc:
@@ -408,7 +389,7 @@ class JobRunner:
         if await self.store.run(self.store.transition, job_id, allowed, fail):
             await self._event(job_id, f"Fine-tuning job failed: {failed.message}", level="error")
 
-    async def _requeue(self, job_id: str) -> None:
+    async def requeue(self, job_id: str) -> None:
         """Graceful shutdown mid-run: back to queued, so the next start runs it again."""
 
         def queued(job: FineTuningJob) -> None:

@@ -163,22 +163,10 @@ class UpstreamCheckpoints(msgspec.Struct, kw_only=True):
     has_more: bool = False
 
 
-class UpstreamFile(msgspec.Struct, kw_only=True):
-    """An upstream file object: lenient, unknown fields ignored."""
-
-    id: str
-    bytes: int | None = None
-    created_at: int | None = None
-    filename: str | None = None
-    purpose: str | None = None
-    expires_at: int | None = None
-
-
 json_encoder = msgspec.json.Encoder()
 job_decoder = msgspec.json.Decoder(FineTuningJob)
 event_decoder = msgspec.json.Decoder(FineTuningJobEvent)
 checkpoint_decoder = msgspec.json.Decoder(FineTuningJobCheckpoint)
 upstream_job_decoder = msgspec.json.Decoder(UpstreamJob)
 upstream_events_decoder = msgspec.json.Decoder(UpstreamEvents)
-upstream_file_decoder = msgspec.json.Decoder(UpstreamFile)
 upstream_checkpoints_decoder = msgspec.json.Decoder(UpstreamCheckpoints)

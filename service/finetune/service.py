@@ -18,8 +18,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import httpx
 import msgspec
@@ -28,9 +27,7 @@ from service.embeddings import EmbeddingService, UpstreamClient
 from service.errors import (
     InvalidRequestError,
     ModelNotFoundError,
-    NotFoundError,
     ServiceError,
-    UpstreamStatusError,
 )
 from service.files import FileStore, OpenAIFile
 from service.finetune.adapters import AdapterModels
@@ -45,11 +42,11 @@ from service.finetune.schemas import (
 )
 from service.finetune.store import JobStore, new_job_id
 from service.finetune.upstream import UpstreamJobs
+from service.jobs import UpstreamFiles
 from service.metrics import Metrics
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 ORGANIZATION = "org-semsearch"
 SUFFIX_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
@@ -69,6 +66,7 @@ class FineTuningService:
         runner: JobRunner,
         upstream: UpstreamJobs | None,
         upstream_models: tuple[str, ...] = (),
+        remote_files: UpstreamFiles | None = None,
     ) -> None:
         self.store = store
         self.files = files
@@ -77,6 +75,9 @@ class FineTuningService:
         self.runner = runner
         self.upstream = upstream
         self.upstream_models = upstream_models
+        self.remote_files = remote_files or UpstreamFiles(
+            None, store, files, result_purpose="fine-tune-results", result_extension=".csv"
+        )
 
     @classmethod
     async def open(
@@ -94,11 +95,26 @@ class FineTuningService:
         adapters = await asyncio.to_thread(AdapterModels.open, data / "adapters", embeddings)
         embeddings.register(adapters, "finetune", adapters)
         upstream = None
+        client = None
         if settings.upstream_url is not None and http is not None:
-            upstream = UpstreamJobs(UpstreamClient(http, settings, metrics), store, files)
+            client = UpstreamClient(http, settings, metrics)
+        remote = UpstreamFiles(
+            client, store, files, result_purpose="fine-tune-results", result_extension=".csv"
+        )
+        if client is not None:
+            upstream = UpstreamJobs(client, store, remote)
         runner = JobRunner(store, files, embeddings, adapters)
         runner.start(await asyncio.to_thread(store.recover))
-        return cls(store, files, embeddings, adapters, runner, upstream, settings.upstream_models)
+        return cls(
+            store,
+            files,
+            embeddings,
+            adapters,
+            runner,
+            upstream,
+            settings.upstream_models,
+            remote,
+        )
 
     async def aclose(self) -> None:
         await self.runner.aclose()
@@ -280,56 +296,12 @@ class FineTuningService:
     async def result_file(self, file_id: str) -> OpenAIFile | None:
         """A proxied job's result file under our id (metadata fetched upstream), or None when
         ``file_id`` is not one."""
-        upstream_id = await self._upstream_result(file_id)
-        if upstream_id is None:
-            return None
-        assert self.upstream is not None
-        info = await self._gone_if_missing(file_id, self.upstream.file_info(upstream_id))
-        return OpenAIFile(
-            id=file_id,
-            bytes=info.bytes or 0,
-            created_at=info.created_at or 0,
-            filename=info.filename or f"{file_id}.csv",
-            purpose=info.purpose or "fine-tune-results",
-            expires_at=info.expires_at,
-        )
+        return await self.remote_files.info(file_id)
 
     async def result_file_content(self, file_id: str) -> tuple[OpenAIFile, bytes] | None:
         """Metadata and bytes of a proxied job's result file, fetched with the server's upstream
         key (never the client's); None when ``file_id`` is not one."""
-        info = await self.result_file(file_id)
-        if info is None:
-            return None
-        assert self.upstream is not None
-        upstream_id = await self._upstream_result(file_id)
-        assert upstream_id is not None
-        content = await self._gone_if_missing(file_id, self.upstream.file_content(upstream_id))
-        return info, content
-
-    async def _gone_if_missing(self, file_id: str, call: Awaitable[T]) -> T:
-        """An upstream 404 says so under our file id (the upstream's ids stay inside)."""
-        try:
-            return await call
-        except UpstreamStatusError as exc:
-            if exc.status != 404:
-                raise
-            raise NotFoundError(
-                f"No such File object: {file_id} (the upstream no longer has this result file)",
-                param="file_id",
-            ) from None
-
-    async def _upstream_result(self, file_id: str) -> str | None:
-        found = await self.store.run(self.store.upstream_result, file_id)
-        if found is None:
-            return None
-        upstream_id, job_id = found
-        if self.upstream is None:
-            raise NotFoundError(
-                f"File {file_id} is a result of upstream fine-tuning job {job_id}, and no "
-                "upstream is configured to fetch it from.",
-                param="file_id",
-            )
-        return upstream_id
+        return await self.remote_files.content(file_id)
 
     async def _event(self, job_id: str, message: str) -> None:
         await self.store.run(lambda: self.store.add_event(job_id, message))

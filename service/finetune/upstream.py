@@ -2,49 +2,38 @@
 
 Usage::
 
-    proxy = UpstreamJobs(UpstreamClient(http, settings, metrics), store, files)
+    proxy = UpstreamJobs(client, store, UpstreamFiles(client, store, files, ...))
     job = await proxy.create(local_job, request_body)    # uploads files once, creates upstream
     job = await proxy.refresh(record)                    # retrieve / cancel / events likewise
 
 Every call goes through ``UpstreamClient.request``, so retries, backoff, ``Retry-After`` and the
 error mapping are those of the embeddings (issue 3); clients never see the upstream key. The
-local record keeps our job id and our file ids; the upstream's ids stay inside semsearch.
+local record keeps our job id and our file ids; the upstream's ids stay inside semsearch
+(``service.jobs.UpstreamFiles``, shared with proxied batches).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, BinaryIO, TypeVar, cast
-
-import msgspec
+from typing import Any, cast
 
 from service.embeddings import UpstreamClient
-from service.errors import UpstreamError
-from service.files import FileStore
 from service.finetune.schemas import (
     FineTuningJob,
     FineTuningJobCheckpoint,
     FineTuningJobEvent,
     Status,
-    UpstreamFile,
     UpstreamJob,
     json_encoder,
     upstream_checkpoints_decoder,
     upstream_events_decoder,
-    upstream_file_decoder,
     upstream_job_decoder,
 )
 from service.finetune.store import JobRecord, JobStore
+from service.jobs import UpstreamFiles
+from service.jobs.upstream_files import decode as _decode
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
-
-
-def _decode(decoder: msgspec.json.Decoder[T], body: bytes, what: str) -> T:
-    try:
-        return decoder.decode(body)
-    except msgspec.DecodeError as exc:
-        raise UpstreamError(f"the upstream returned a malformed {what}: {exc}") from None
 
 
 def merge(job: FineTuningJob, upstream: UpstreamJob) -> None:
@@ -65,43 +54,18 @@ def merge(job: FineTuningJob, upstream: UpstreamJob) -> None:
 
 
 class UpstreamJobs:
-    def __init__(self, client: UpstreamClient, store: JobStore, files: FileStore) -> None:
+    def __init__(self, client: UpstreamClient, store: JobStore, files: UpstreamFiles) -> None:
         self._client = client
         self._store = store
-        self._files = files
-
-    async def upload(self, file_id: str) -> str:
-        """The upstream's id for one of our files, uploading it the first time only."""
-        known = await self._store.run(self._store.upstream_file, file_id)
-        if known is not None:
-            return known
-        info = await self._files.run(self._files.get, file_id)
-        path = self._files.path(file_id)
-        opened: list[BinaryIO] = []
-
-        def body() -> dict[str, Any]:
-            handle = path.open("rb")  # a fresh stream for every attempt
-            opened.append(handle)
-            return {"file": (info.filename, handle, "application/jsonl")}
-
-        try:
-            response = await self._client.request(
-                "POST", "/files", files=body, data={"purpose": "fine-tune"}
-            )
-        finally:
-            for handle in opened:
-                handle.close()
-        upstream_id: str = _decode(upstream_file_decoder, response.content, "file object").id
-        await self._store.run(self._store.set_upstream_file, file_id, upstream_id)
-        return upstream_id
+        self.files = files
 
     async def create(self, job: FineTuningJob, request: dict[str, Any]) -> str:
         """Create the upstream job from the client's request; fills ``job`` from the answer
         and returns the upstream's job id."""
         body = dict(request)
-        body["training_file"] = await self.upload(job.training_file)
+        body["training_file"] = await self.files.upload(job.training_file, "fine-tune")
         if job.validation_file is not None:
-            body["validation_file"] = await self.upload(job.validation_file)
+            body["validation_file"] = await self.files.upload(job.validation_file, "fine-tune")
         body["seed"] = job.seed
         response = await self._client.request(
             "POST",
@@ -154,15 +118,6 @@ class UpstreamJobs:
         await self._store.run(self._store.put_checkpoints, record.job.id, page.data[::-1])
         return page.data, page.has_more
 
-    async def file_info(self, upstream_id: str) -> UpstreamFile:
-        response = await self._client.request("GET", f"/files/{upstream_id}")
-        return _decode(upstream_file_decoder, response.content, "file object")
-
-    async def file_content(self, upstream_id: str) -> bytes:
-        """The whole file (result files are CSVs of a few kB to MB), with the server's key."""
-        response = await self._client.request("GET", f"/files/{upstream_id}/content")
-        return response.content
-
     async def _save(self, record: JobRecord, content: bytes) -> FineTuningJob:
         upstream = _decode(upstream_job_decoder, content, "fine-tuning job")
         job = record.job
@@ -175,6 +130,5 @@ class UpstreamJobs:
         """Result files get ids of ours (``GET /v1/files/{id}/content`` fetches them upstream):
         the upstream's ids stay inside semsearch, as the training files' do."""
         job.result_files = [
-            await self._store.run(self._store.result_file_id, upstream_id, job.id)
-            for upstream_id in job.result_files
+            await self.files.localise(upstream_id, job.id) for upstream_id in job.result_files
         ]

@@ -1,5 +1,6 @@
 """HTTP routes, one module per area; ``ROUTES`` is what ``create_app`` mounts."""
 
+from service.routes.batches import cancel_batch, create_batch, list_batches, retrieve_batch
 from service.routes.collections import (
     create_collection,
     delete_collection,
@@ -33,6 +34,7 @@ from service.routes.fine_tuning import (
 )
 from service.routes.health import healthz, metrics
 from service.routes.models import list_models, retrieve_model
+from service.routes.proxy import forward
 
 ROUTES = [
     healthz,
@@ -62,6 +64,11 @@ ROUTES = [
     cancel_job,
     list_events,
     list_checkpoints,
+    create_batch,
+    list_batches,
+    retrieve_batch,
+    cancel_batch,
+    forward,  # last in the list; static routes win over its {path:path} whatever the order
 ]
 
 __all__ = ["ROUTES"]

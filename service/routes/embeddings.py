@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-
-import numpy as np
 from litestar import Response, post
 
 from service.embeddings import EmbeddingService
 from service.embeddings.schemas import (
     CreateEmbeddingRequest,
-    CreateEmbeddingResponse,
-    Embedding,
-    Usage,
+    embedding_response,
     json_encoder,
     split_input,
 )
@@ -29,17 +24,7 @@ async def create_embedding(
     except ValueError as exc:
         raise InvalidRequestError(str(exc), param="input") from None
     result = await embeddings.embed(data.model, inputs, data.dimensions)
-    vectors = np.ascontiguousarray(result.vectors, dtype="<f4")
-    if data.encoding_format == "base64":
-        items = [
-            Embedding(index=i, embedding=base64.b64encode(row.tobytes()).decode("ascii"))
-            for i, row in enumerate(vectors)
-        ]
-    else:
-        items = [Embedding(index=i, embedding=row) for i, row in enumerate(vectors.tolist())]
-    body = CreateEmbeddingResponse(
-        data=items,
-        model=result.model,
-        usage=Usage(prompt_tokens=result.prompt_tokens, total_tokens=result.prompt_tokens),
+    body = embedding_response(
+        result.vectors, result.model, result.prompt_tokens, data.encoding_format
     )
     return Response(json_encoder.encode(body), media_type="application/json")

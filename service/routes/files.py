@@ -9,6 +9,7 @@ from litestar import Request, Response, delete, get, post
 from litestar.params import Parameter
 from litestar.response import File
 
+from service.batches import BatchService
 from service.errors import InvalidRequestError, NotFoundError
 from service.files import (
     DeleteFileResponse,
@@ -116,13 +117,14 @@ async def list_files(
 
 @get("/v1/files/{file_id:str}")
 async def retrieve_file(
-    file_id: str, files: FileStore, fine_tuning: FineTuningService
+    file_id: str, files: FileStore, fine_tuning: FineTuningService, batches: BatchService
 ) -> Response[bytes]:
-    """A stored file, or a proxied fine-tuning job's result file (looked up upstream)."""
+    """A stored file, or a proxied fine-tuning job's or batch's result file (looked up
+    upstream)."""
     try:
         info: OpenAIFile = await files.run(files.get, file_id)
     except NotFoundError:
-        remote = await fine_tuning.result_file(file_id)
+        remote = await fine_tuning.result_file(file_id) or await batches.result_file(file_id)
         if remote is None:
             raise
         info = remote
@@ -131,14 +133,16 @@ async def retrieve_file(
 
 @get("/v1/files/{file_id:str}/content")
 async def download_file(
-    file_id: str, files: FileStore, fine_tuning: FineTuningService
+    file_id: str, files: FileStore, fine_tuning: FineTuningService, batches: BatchService
 ) -> File | Response[bytes]:
-    """The raw bytes, streamed from disk; a proxied job's result file is fetched from the
-    upstream on demand, with the server's upstream key."""
+    """The raw bytes, streamed from disk; a proxied job's or batch's result file is fetched
+    from the upstream on demand, with the server's upstream key."""
     try:
         info: OpenAIFile = await files.run(files.get, file_id)
     except NotFoundError:
-        remote = await fine_tuning.result_file_content(file_id)
+        remote = await fine_tuning.result_file_content(
+            file_id
+        ) or await batches.result_file_content(file_id)
         if remote is None:
             raise
         info, content = remote

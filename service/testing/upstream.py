@@ -1,4 +1,4 @@
-"""An OpenAI-compatible ``/v1/embeddings`` upstream on loopback that fails on cue.
+"""An OpenAI-compatible upstream on loopback that fails on cue.
 
 Usage::
 
@@ -10,7 +10,15 @@ Usage::
 Actions, consumed one per request (then ``default``): ``"ok"``; ``("status", code, headers)``;
 ``("slow", seconds)`` (then ok); ``"drop"`` (close the connection without answering);
 ``"malformed"`` (200 with a body that is not JSON). ``latency`` delays every answer.
-A tiny hand-written HTTP/1.1 server (keep-alive aware) so a connection drop is a real one.
+
+Routes when the action is ``"ok"``: ``POST .../embeddings``; ``POST .../chat/completions`` and
+``.../completions`` (``generation.py``). With ``"stream": true``, one server-sent event per
+word, ``chunk_delay`` seconds apart (a request's ``x-fake-chunk-delay`` header overrides it),
+each one's send time in ``sent``; a client that hangs up mid-stream is counted in
+``disconnects``. The Files and Batch APIs (``batches.py``). Any other route echoes the request
+back as JSON (method, path, query, headers, body). Every request is in ``log``. A tiny
+hand-written HTTP/1.1 server (keep-alive aware) so a connection drop is a real one, and so is a
+chunked stream.
 """
 
 from __future__ import annotations
@@ -21,9 +29,14 @@ import collections
 import hashlib
 import json
 import threading
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from service.testing import generation
+from service.testing.batches import FakeBatches
 
 Action = str | tuple[Any, ...]
 
@@ -40,13 +53,31 @@ def fake_tokens(item: str | list[int]) -> int:
     return len(item) if isinstance(item, list) else max(len(item.split()), 1)
 
 
+@dataclass(slots=True)
+class Seen:
+    """One request as the upstream received it (header names lower-cased)."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+
 class FaultUpstream:
-    def __init__(self, *, latency: float = 0.0, default: Action = "ok") -> None:
+    def __init__(
+        self, *, latency: float = 0.0, default: Action = "ok", chunk_delay: float = 0.0
+    ) -> None:
         self.latency = latency
         self.default = default
+        self.chunk_delay = chunk_delay
         self.script: collections.deque[Action] = collections.deque()
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.log: list[Seen] = []
+        self.sent: list[float] = []  # time.monotonic() of each streamed event, in order
+        self.disconnects = 0  # streams whose client hung up before the last event
+        self.batches = FakeBatches()
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -104,7 +135,7 @@ class FaultUpstream:
                         key, _, value = line.partition(":")
                         headers[key.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
-                if not await self._answer(lines[0], headers, body, writer):
+                if not await self._answer(lines[0], headers, body, reader, writer):
                     break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -113,12 +144,23 @@ class FaultUpstream:
             writer.close()
 
     async def _answer(
-        self, request_line: str, headers: dict[str, str], body: bytes, writer: asyncio.StreamWriter
+        self,
+        request_line: str,
+        headers: dict[str, str],
+        body: bytes,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
     ) -> bool:
         """Answer one request; False closes the connection."""
-        payload = json.loads(body) if body else {}
-        self.requests.append(payload)
+        method, target = request_line.split(" ")[:2]
+        path, _, query = target.partition("?")
+        try:
+            payload = json.loads(body) if body and "json" in headers.get("content-type", "") else {}
+        except ValueError:
+            payload = {}
+        self.requests.append(payload if isinstance(payload, dict) else {})
         self.headers.append(headers)
+        self.log.append(Seen(method, path, query, headers, body))
         action = self.script.popleft() if self.script else self.default
         kind, args = (action, ()) if isinstance(action, str) else (action[0], action[1:])
         await asyncio.sleep(self.latency)
@@ -134,16 +176,58 @@ class FaultUpstream:
             self._write(
                 writer, code, json.dumps({"error": {**error, "code": None}}).encode(), extra
             )
-        elif not request_line.startswith("POST ") or not request_line.split()[1].endswith(
-            "/embeddings"
-        ):
-            self._write(writer, 404, b'{"error": {"message": "no such route"}}', {})
-        else:
+        elif method == "POST" and path.endswith("/embeddings"):
             self._write(writer, 200, self._embeddings(payload), {})
+        elif method == "POST" and path.endswith("/completions"):
+            chat = path.endswith("/chat/completions")
+            if payload.get("stream"):
+                events = generation.stream_events(payload, chat)
+                delay = float(headers.get("x-fake-chunk-delay", self.chunk_delay))
+                return await self._stream(reader, writer, events, delay)
+            self._write(writer, 200, json.dumps(generation.completion(payload, chat)).encode(), {})
+        elif (answer := self.batches.handle(method, path, headers, body)) is not None:
+            status, content, content_type = answer
+            self._write(writer, status, content, {}, content_type)
+        else:
+            echo: dict[str, Any] = {"object": "echo", "method": method, "path": path}
+            echo.update(query=query, headers=headers, body=body.decode("utf-8", "replace"))
+            self._write(writer, 200, json.dumps(echo).encode(), {"x-request-id": "req_echo"})
         try:
             await writer.drain()
         except ConnectionError:
             return False
+        return True
+
+    async def _stream(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        events: list[bytes],
+        delay: float,
+    ) -> bool:
+        """Send ``events`` as a chunked ``text/event-stream``, ``delay`` seconds apart, watching
+        for the client to hang up (its end of the connection reads EOF)."""
+        head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked"
+        writer.write(head.encode() + b"\r\nx-request-id: req_stream\r\n\r\n")
+        gone = asyncio.ensure_future(reader.read(1))
+        try:
+            for i, event in enumerate(events):
+                if i and delay:
+                    await asyncio.wait({gone}, timeout=delay)
+                if gone.done():
+                    self.disconnects += 1
+                    return False
+                writer.write(b"%x\r\n%s\r\n" % (len(event), event))
+                await writer.drain()
+                self.sent.append(time.monotonic())
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+        except ConnectionError:
+            self.disconnects += 1
+            return False
+        finally:
+            gone.cancel()  # and wait for it: the next request's read must not race it
+            await asyncio.gather(gone, return_exceptions=True)
         return True
 
     def _embeddings(self, payload: dict[str, Any]) -> bytes:
@@ -165,8 +249,12 @@ class FaultUpstream:
 
     @staticmethod
     def _write(
-        writer: asyncio.StreamWriter, status: int, body: bytes, headers: dict[str, str]
+        writer: asyncio.StreamWriter,
+        status: int,
+        body: bytes,
+        headers: dict[str, str],
+        content_type: str = "application/json",
     ) -> None:
         head = [f"HTTP/1.1 {status} X", f"content-length: {len(body)}"]
-        head += ["content-type: application/json", *(f"{k}: {v}" for k, v in headers.items())]
+        head += [f"content-type: {content_type}", *(f"{k}: {v}" for k, v in headers.items())]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)

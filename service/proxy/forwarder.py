@@ -1,0 +1,233 @@
+"""``Forwarder``: a ``/v1`` request semsearch does not serve itself, sent on to the upstream.
+
+Usage::
+
+    forwarder = Forwarder(http, settings, metrics)      # in the lifespan; http is its own client
+    response = await forwarder.forward(request, body)   # from the catch-all route
+
+The request goes out as it came (method, path under the upstream's base URL, raw query string,
+body, headers but the hop-by-hop ones and the client's key, see ``headers.py``) with the
+server's upstream key. The answer comes back as the upstream sent it, status and body, errors
+included: a JSON answer is read whole (it is small, and its ``usage`` is counted), anything else
+(server-sent events, audio) is relayed chunk by chunk as it arrives (``relay.py``).
+
+Retries only where nothing can be duplicated: a connection that never opened, or a 429 that asks
+to wait (``Retry-After``) no longer than ``SEMSEARCH_UPSTREAM_BACKOFF_MAX``, both before anything
+was sent back. A request that may have reached the model (a read error, a timeout, a 5xx) is
+never sent twice: generations are not idempotent, and they are billed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import time
+import urllib.request
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from litestar import Request
+from litestar.response.base import ASGIResponse
+from yarl import URL
+
+from service.embeddings.upstream import retry_after_seconds
+from service.errors import ServiceError, UpstreamError, UpstreamTimeoutError
+from service.metrics import Metrics
+from service.proxy.headers import client_response_headers, upstream_request_headers
+from service.proxy.relay import UNTYPED, relay
+from service.proxy.usage import EventUsage, count_usage, peek_request, usage_of
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# A JSON answer up to this size is read whole before it is returned (so its usage is counted);
+# a larger one, or one of unknown size that grows past it, is relayed as it arrives.
+BUFFER_LIMIT = 8 * 1024 * 1024
+# Distinct ``route`` label values at most; the rest are counted as "<other>".
+MAX_ROUTES = 200
+_ID_SEGMENT = re.compile(r"[0-9]")
+
+
+def route_label(path: str, known: set[str]) -> str:
+    """``/v1/responses/resp_68af...`` -> ``/v1/responses/{id}``: a path segment with a digit in
+    it is an id (OpenAI's are random), so the label set stays small whatever ids clients send."""
+    parts = path.removeprefix("/v1/").split("/")
+    label = "/v1/" + "/".join("{id}" if _ID_SEGMENT.search(part) else part for part in parts)
+    if label in known:
+        return label
+    if len(known) >= MAX_ROUTES:
+        return "<other>"
+    known.add(label)
+    return label
+
+
+def open_session(settings: Settings) -> aiohttp.ClientSession:
+    """The forwarding client (in the lifespan; ``await session.close()`` at the end). Its own
+    pool, unbounded: a long chat stream must not hold one of the embedding client's few slots.
+    ``sock_read`` is the time allowed between two reads, not for the whole answer. No cookie
+    jar: one client's cookies (a CDN's) must not ride along with another client's requests."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0),
+        timeout=aiohttp.ClientTimeout(
+            total=None, sock_connect=10.0, sock_read=settings.forward_timeout
+        ),
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` name for ``url``, as the embeddings'
+    httpx client honours them. Looked up once: aiohttp's ``trust_env`` does it per request
+    (a quarter of a millisecond each, measured)."""
+    parts = urlsplit(url)
+    if urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
+
+
+class Forwarder:
+    """Forwards requests to ``SEMSEARCH_UPSTREAM_URL``; one per app."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, settings: Settings, metrics: Metrics
+    ) -> None:
+        if settings.upstream_url is None:
+            raise ValueError("no upstream configured")
+        self._session = session
+        self._base = settings.upstream_url.rstrip("/")
+        self._host = URL(self._base).host
+        self._proxy = environment_proxy(self._base)
+        self._key = settings.upstream_api_key
+        self._key_bytes = self._key.encode() if self._key else b""
+        self._settings = settings
+        self._metrics = metrics
+        self._routes: set[str] = set()
+
+    def upstream_url(self, path: str, query: bytes) -> str:
+        """``/v1/chat/completions?x=1`` -> ``{base}/chat/completions?x=1`` (the base ends in
+        ``/v1``, like the SDK's ``base_url``)."""
+        url = self._base + path.removeprefix("/v1")
+        return url + "?" + query.decode("latin-1") if query else url
+
+    async def forward(self, request: Request[Any, Any, Any], body: bytes) -> ASGIResponse:
+        scope = request.scope
+        content_type = request.headers.get("content-type", "")
+        model, _ = peek_request(body, content_type)
+        route = route_label(scope["path"], self._routes)
+        # The path as the client sent it, percent-encoding and all (``path`` is decoded).
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        url = URL(self.upstream_url(raw_path, scope["query_string"]), encoded=True)
+        headers = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in upstream_request_headers(scope["headers"], self._key)
+        ]
+        started = time.perf_counter()
+        try:
+            response = await self._send(scope["method"], url, headers, body)
+        except ServiceError as exc:
+            self._metrics.forwarded_requests.inc(route=route, status=str(exc.status), model=model)
+            raise
+        self._metrics.forwarded_latency.observe(time.perf_counter() - started, route=route)
+        status = response.status
+        headers_out = client_response_headers(response.raw_headers)
+        answer_type = response.headers.get("content-type", "")
+        size = response.content_length
+        small = size is not None and size <= BUFFER_LIMIT
+
+        def counted(usage: tuple[int, int] | None) -> None:
+            self._metrics.forwarded_requests.inc(route=route, status=str(status), model=model)
+            if 200 <= status < 300:
+                count_usage(self._metrics, model, usage)
+
+        chunks = response.content.iter_any()
+        if "text/event-stream" not in answer_type and ("json" in answer_type or small):
+            head: list[bytes] = []
+            read = 0
+            try:
+                async for chunk in chunks:
+                    head.append(self._scrub(chunk))
+                    read += len(chunk)
+                    if read > BUFFER_LIMIT:
+                        break
+                else:
+                    response.release()
+                    content = b"".join(head)
+                    counted(usage_of(content) if "json" in answer_type else None)
+                    return ASGIResponse(
+                        body=content, status_code=status, headers=headers_out, media_type=UNTYPED
+                    )
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                response.close()
+                error = _broken(exc)
+                self._metrics.forwarded_requests.inc(
+                    route=route, status=str(error.status), model=model
+                )
+                raise error from None
+            except BaseException:
+                response.close()
+                raise
+            return relay(response, status, headers_out, head, chunks, self._scrub, counted, None)
+        events = EventUsage() if "text/event-stream" in answer_type else None
+        return relay(response, status, headers_out, [], chunks, self._scrub, counted, events)
+
+    async def _send(
+        self, method: str, url: URL, headers: list[tuple[str, str]], body: bytes
+    ) -> aiohttp.ClientResponse:
+        """The upstream's answer, headers read and body not yet; retried only as the module
+        docstring says. Raises 502/504 in the error envelope."""
+        settings = self._settings
+        for attempt in range(settings.upstream_max_retries + 1):
+            last = attempt == settings.upstream_max_retries
+            try:
+                response = await self._session.request(
+                    method,
+                    url,
+                    headers=headers,
+                    data=body or None,
+                    allow_redirects=False,
+                    proxy=self._proxy,
+                )
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+                # Nothing was sent: the connection never opened.
+                if last:
+                    raise self._unreachable(exc) from None
+                await self._backoff(attempt, None, "connection")
+                continue
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise _broken(exc) from None
+            retry = response.headers.get("retry-after") if response.status == 429 else None
+            wait = retry_after_seconds(retry)
+            if wait is None or wait > settings.upstream_backoff_max or last:
+                return response
+            response.release()
+            await self._backoff(attempt, wait, "429")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _backoff(self, attempt: int, wait: float | None, reason: str) -> None:
+        settings = self._settings
+        self._metrics.upstream_retries.inc(reason=reason)
+        ceiling = min(settings.upstream_backoff_max, settings.upstream_backoff * 2**attempt)
+        delay = random.uniform(0, ceiling) if wait is None else wait
+        logger.info("forwarded request: upstream %s; retry %d in %.2fs", reason, attempt + 1, delay)
+        await asyncio.sleep(delay)
+
+    def _unreachable(self, exc: Exception) -> UpstreamError:
+        return UpstreamError(f"the upstream at {self._host} is unreachable ({type(exc).__name__})")
+
+    def _scrub(self, chunk: bytes) -> bytes:
+        """An upstream that echoes our key back (in an error message) does not leak it."""
+        if self._key_bytes and self._key_bytes in chunk:
+            return chunk.replace(self._key_bytes, b"***")
+        return chunk
+
+
+def _broken(exc: BaseException) -> UpstreamError:
+    """A failure once the request may have reached the upstream: never retried."""
+    if isinstance(exc, asyncio.TimeoutError):  # aiohttp's read timeouts are TimeoutErrors too
+        return UpstreamTimeoutError(
+            "the upstream sent nothing for SEMSEARCH_FORWARD_TIMEOUT seconds"
+        )
+    return UpstreamError(f"the upstream broke the connection ({type(exc).__name__})")
