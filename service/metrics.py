@@ -141,13 +141,19 @@ class Metrics(Collector):
             labels=("model", "provider"),
         )
         self.forwarded_requests = Counter(
-            "semsearch_forwarded_requests_total", "Forwarded requests by route, status and model."
+            "semsearch_forwarded_requests_total",
+            "Forwarded requests by route, status and model.",
+            labels=("route", "status", "model"),
         )
         self.forwarded_latency = Histogram(
-            "semsearch_forwarded_upstream_seconds", "Upstream time to response headers, by route."
+            "semsearch_forwarded_upstream_seconds",
+            "Upstream time to response headers, by route.",
+            labels=("route",),
         )
         self.forwarded_tokens = Counter(
-            "semsearch_forwarded_tokens_total", "Usage tokens of forwarded answers by model, kind."
+            "semsearch_forwarded_tokens_total",
+            "Usage tokens of forwarded answers by model, kind.",
+            labels=("model", "kind"),
         )
 
     def collect(self) -> Iterator[Metric]:
