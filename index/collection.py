@@ -8,6 +8,9 @@ therefore loses nothing.
 Locking: one writer at a time per collection (``_write_lock``); searches share the graph's
 ``ReadWriteLock`` and run alongside each other and alongside SQLite commits. Applying a batch to
 the graph takes the lock exclusively, in slices, so queries wait at most one slice.
+
+Lifetime: every public call holds a lease (``leases.py``); :meth:`Collection.close` refuses new
+calls, waits for those in flight, and only then closes the SQLite connections they use.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ from typing import Any
 import numpy as np
 
 from .documents import Documents
-from .errors import InvalidArgumentError, StoreClosedError
+from .errors import CollectionNotFoundError, InvalidArgumentError, StoreClosedError
 from .filters import check_where
 from .graph import Graph
 from .hybrid import HybridSearch
+from .leases import Leases, leased
 from .lexical import terms_text
 from .rwlock import ReadWriteLock
 from .schemas import CollectionInfo, Metadata, Page, Record
@@ -55,6 +59,7 @@ class Collection(HybridSearch):
         self._snapshot_every = snapshot_every
         self._write_lock = threading.Lock()
         self._graph_lock = ReadWriteLock()
+        self._leases = Leases()
         self._closed = False
         self._graph, self._unsnapshotted = self._open_graph()
         if docs.ensure_lexical():
@@ -113,6 +118,7 @@ class Collection(HybridSearch):
 
     # -- writes -------------------------------------------------------------------------------
 
+    @leased
     def upsert(
         self,
         ids: Sequence[str],
@@ -144,6 +150,7 @@ class Collection(HybridSearch):
             self._after_write(n)
         return n
 
+    @leased
     def delete(self, ids: Sequence[str] | None = None, where: dict[str, Any] | None = None) -> int:
         """Delete by ids, by filter, or both (ids that also match); return how many went."""
         if ids is None and where is None:
@@ -171,7 +178,6 @@ class Collection(HybridSearch):
     @contextmanager
     def _writing(self) -> Iterator[None]:
         with self._write_lock:
-            self._check_open()
             yield
 
     def _apply(self, labels: np.ndarray, vectors: np.ndarray | None, removed: np.ndarray) -> None:
@@ -219,20 +225,20 @@ class Collection(HybridSearch):
 
     # -- reads --------------------------------------------------------------------------------
 
+    @leased
     def count(self) -> int:
-        self._check_open()
         return self._docs.count()
 
+    @leased
     def get(self, ids: Sequence[str]) -> list[Record]:
         """The records of those ids that exist, in the order asked."""
-        self._check_open()
         return self._docs.get(check_ids(ids))
 
+    @leased
     def scroll(
         self, limit: int = 100, after: str | None = None, where: dict[str, Any] | None = None
     ) -> Page:
         """A page of records in id order; follow ``next_after`` for the next page."""
-        self._check_open()
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_SCROLL:
             raise InvalidArgumentError(
                 f"limit must be an integer from 1 to {MAX_SCROLL}", param="limit"
@@ -246,13 +252,17 @@ class Collection(HybridSearch):
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreClosedError(f"collection {self.name!r} is closed or was dropped")
-
-    def close(self, *, snapshot: bool = True) -> None:
-        """Snapshot pending changes (so reopening is fast) and release files."""
-        if self._closed:
+    def close(self, *, snapshot: bool = True, dropped: bool = False) -> None:
+        """Refuse new calls, wait for those in flight, snapshot pending changes (so reopening
+        is fast) and release files. Later calls raise ``StoreClosedError``, or
+        ``CollectionNotFoundError`` when ``dropped``."""
+        if dropped:
+            error: StoreClosedError | CollectionNotFoundError = CollectionNotFoundError(
+                f"collection {self.name!r} does not exist (it was dropped)", param="name"
+            )
+        else:
+            error = StoreClosedError(f"collection {self.name!r} is closed")
+        if not self._leases.retire(error):
             return
         with self._write_lock:
             if snapshot and self._unsnapshotted:

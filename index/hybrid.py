@@ -17,6 +17,7 @@ from .errors import InvalidArgumentError
 from .filters import check_where
 from .fusion import DEFAULT_ALPHA, DEFAULT_CANDIDATES, fuse, rank
 from .graph import distances, score_function
+from .leases import leased
 from .lexical import query_terms
 from .schemas import Hit
 from .textsearch import TextSearch
@@ -32,6 +33,7 @@ class HybridSearch(VectorSearch):
         through FTS5, only slower); False on timeout."""
         return self._text.wait(timeout)
 
+    @leased
     def search_text(
         self, texts: Sequence[str], k: int = 10, where: dict[str, Any] | None = None
     ) -> list[list[Hit]]:
@@ -41,7 +43,6 @@ class HybridSearch(VectorSearch):
         FTS5 syntax; a text with no indexed word finds nothing. ``score`` and ``lexical_score``
         are the BM25 score, ``distance`` is NaN.
         """
-        self._check_open()
         texts = check_query_texts(texts)
         check_k(k)
         where = check_where(where)
@@ -59,6 +60,7 @@ class HybridSearch(VectorSearch):
             )
         return results
 
+    @leased
     def hybrid(
         self,
         texts: Sequence[str],
@@ -74,7 +76,6 @@ class HybridSearch(VectorSearch):
         and ``vectors[i]`` its embedding. ``alpha`` weighs the vector side: 0 ranks by BM25
         only, 1 by the vector only. ``score`` is the fused score; ``lexical_score`` and
         ``vector_score`` are the raw parts."""
-        self._check_open()
         texts = check_query_texts(texts)
         queries = check_vectors(vectors, self.dim, len(texts))
         check_k(k)
@@ -86,7 +87,7 @@ class HybridSearch(VectorSearch):
         where = check_where(where)
         results = []
         for text, query in zip(texts, queries, strict=True):
-            found = self.hybrid_candidates(text, query, max(candidates, k), where, ef)
+            found = self._hybrid_candidates(text, query, max(candidates, k), where, ef)
             fused = fuse(found.vector, found.lexical, float(alpha))
             top = rank(found.labels, fused, k)
             rows = self._docs.by_labels(found.labels[top].tolist())
@@ -106,6 +107,7 @@ class HybridSearch(VectorSearch):
             )
         return results
 
+    @leased
     def hybrid_candidates(
         self,
         text: str,
@@ -119,6 +121,16 @@ class HybridSearch(VectorSearch):
         Arguments are assumed valid (see :meth:`hybrid`); the benchmark calls this directly to
         compare fusion rules on the same candidates.
         """
+        return self._hybrid_candidates(text, query, n, where, ef)
+
+    def _hybrid_candidates(
+        self,
+        text: str,
+        query: np.ndarray,
+        n: int,
+        where: dict[str, Any] | None,
+        ef: int | None,
+    ) -> Candidates:
         lexical = self._text.search(query_terms(text), n, where)
         with self._graph_search(ef):
             v_labels, v_distances = self._vector_top(query, n, where)

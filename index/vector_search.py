@@ -15,6 +15,7 @@ import numpy as np
 from .documents import Documents
 from .filters import check_where, compile_predicate
 from .graph import Graph, exact_top_k, score_function
+from .leases import Leases, leased
 from .rwlock import ReadWriteLock
 from .schemas import CollectionInfo, Hit
 from .validation import check_ef, check_k, check_vectors
@@ -33,6 +34,7 @@ class CollectionState:
     _docs: Documents
     _graph: Graph
     _graph_lock: ReadWriteLock
+    _leases: Leases
 
     @property
     def name(self) -> str:
@@ -42,11 +44,9 @@ class CollectionState:
     def dim(self) -> int:
         return self.info.dim
 
-    def _check_open(self) -> None:
-        raise NotImplementedError
-
 
 class VectorSearch(CollectionState):
+    @leased
     def query(
         self,
         vectors: Any,
@@ -63,7 +63,6 @@ class VectorSearch(CollectionState):
         2. else, when at most ``BRUTE_FORCE_MAX`` documents match: exact search over them;
         3. else HNSW restricted to the matching set.
         """
-        self._check_open()
         queries = check_vectors(vectors, self.dim)
         check_k(k)
         check_ef(ef)
