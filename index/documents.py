@@ -313,28 +313,28 @@ class Documents:
                     )
         return found
 
-    def vectors(self, labels: np.ndarray) -> np.ndarray:
-        """The stored vectors of ``labels`` (which must all exist), in that order."""
+    def vectors_of(self, labels: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(labels, vectors)`` of those ``labels`` still stored, in the order asked.
+
+        A label names one written version of a document and is never reused, and each vector
+        is read with its own label from the same row: so a document deleted or replaced since
+        the caller read its label is simply left out, and every vector returned belongs to the
+        label beside it (issue 10: assuming all still existed failed queries with ``KeyError``).
+        """
         plain = labels.tolist()
-        blobs: dict[int, bytes] = {}
+        position = {label: i for i, label in enumerate(plain)}
+        vectors = np.empty((len(plain), dim), np.float32)
+        found = np.zeros(len(plain), bool)
         with self._reader() as conn:
             for chunk in _chunks(plain):
                 sql = "SELECT label, vector FROM vectors WHERE label IN ({})"
-                blobs.update(conn.execute(sql.format(_marks(len(chunk))), chunk))
-        joined = b"".join(blobs[label] for label in plain)
-        return np.frombuffer(joined, dtype=np.float32).reshape(len(plain), -1)
-
-    def some_vectors(self, labels: Sequence[int], dim: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(labels, vectors)`` of those labels that still exist, in the order asked."""
-        blobs: dict[int, bytes] = {}
-        with self._reader() as conn:
-            for chunk in _chunks(labels):
-                sql = "SELECT label, vector FROM vectors WHERE label IN ({})"
-                blobs.update(conn.execute(sql.format(_marks(len(chunk))), chunk))
-        found = [label for label in labels if label in blobs]
-        joined = b"".join(blobs[label] for label in found)
-        vectors = np.frombuffer(joined, dtype=np.float32).reshape(len(found), dim)
-        return np.asarray(found, dtype=np.int64), vectors
+                for label, blob in conn.execute(sql.format(_marks(len(chunk))), chunk):
+                    i = position[label]
+                    vectors[i] = np.frombuffer(blob, np.float32)
+                    found[i] = True
+        if found.all():
+            return labels, vectors
+        return labels[found], vectors[found]
 
     def get(self, ids: list[str]) -> list[Record]:
         """Records for the ids that exist, in the order asked."""

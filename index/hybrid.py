@@ -136,7 +136,7 @@ class HybridSearch(VectorSearch):
             v_labels, v_distances = self._vector_top(query, n, where)
         only_lexical = np.setdiff1d(lexical.labels.astype(np.int64), v_labels.astype(np.int64))
         # Their stored vectors: SQLite answers 100 labels ~5x faster than hnswlib's get_items.
-        m_labels, m_vectors = self._docs.some_vectors(only_lexical.tolist(), self.dim)
+        m_labels, m_vectors = self._docs.vectors_of(only_lexical, self.dim)
         m_distances = distances(self.info.metric, query[None], m_vectors)[0]
         labels = np.concatenate([v_labels.astype(np.int64), m_labels])
         dists = np.concatenate([v_distances, m_distances]).astype(np.float64)

@@ -185,6 +185,20 @@ def test_filtered_hnsw_path_has_high_recall(populated, rng, monkeypatch) -> None
     assert found / total >= 0.95
 
 
+def test_exact_search_in_chunks_equals_brute_force(populated, rng, monkeypatch) -> None:
+    """Exact search reads and scores vectors a chunk at a time (bounded memory); the merged
+    result is the same top-k."""
+    col, vectors, metas = populated
+    monkeypatch.setattr(vector_search, "EXACT_CHUNK", 7)
+    where = {"n": "7"}  # about 40 documents: too few among HNSW's candidates, so exact
+    keep = [i for i, m in enumerate(metas) if matches(m, where)]
+    assert 20 < len(keep) < 80
+    for query in rng.normal(size=(5, DIM)).astype(np.float32):
+        for k in (25, 30):
+            [hits] = col.query(query, k=k, where=where)
+            assert [h.id for h in hits] == exact_top_k(vectors, query, keep, k)
+
+
 def test_an_empty_filter_matches_everything(populated) -> None:
     col, vectors, _ = populated
     assert len(col.query(vectors[:1], k=N_DOCS, where={})[0]) == N_DOCS
