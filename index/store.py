@@ -43,7 +43,7 @@ from .errors import (
 )
 from .schemas import METRICS, CollectionInfo, HnswParams, Metric
 from .snapshots import fsync_path
-from .validation import check_collection_name
+from .validation import MAX_COLLECTION_METADATA_DEPTH, check_collection_name, check_nesting
 
 log = logging.getLogger(__name__)
 
@@ -330,6 +330,7 @@ def _collection_info(
         hnsw = msgspec.convert(msgspec.to_builtins(hnsw or HnswParams()), HnswParams)
     except (msgspec.ValidationError, TypeError) as exc:
         raise InvalidArgumentError(f"invalid hnsw parameters: {exc}", param="hnsw") from None
+    check_nesting(metadata, MAX_COLLECTION_METADATA_DEPTH, "metadata")
     try:
         metadata = msgspec.json.decode(msgspec.json.encode(metadata or {}), type=dict)
     except (msgspec.ValidationError, msgspec.EncodeError, TypeError) as exc:

@@ -10,11 +10,14 @@ from typing import Any
 import numpy as np
 
 from .errors import InvalidArgumentError
+from .filters import INT64_MAX, INT64_MIN
 from .schemas import Metadata
 
 MAX_ID_LENGTH = 256
 MAX_K = 10_000
 MAX_METADATA_KEY_LENGTH = 256
+#: Nesting levels of a collection's own (free-form, stored verbatim) metadata, itself included.
+MAX_COLLECTION_METADATA_DEPTH = 32
 COLLECTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 _SCALARS = (str, int, float, bool)
@@ -134,6 +137,10 @@ def _check_scalar(value: Any, where: str) -> None:
         )
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidArgumentError(f"{where} must be a finite number", param=where)
+    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:  # SQLite's integers
+        raise InvalidArgumentError(
+            f"{where} is outside the 64-bit integer range (-2**63 to 2**63 - 1)", param=where
+        )
 
 
 def check_k(k: Any) -> None:
@@ -153,3 +160,18 @@ def check_query_texts(texts: Any) -> list[str]:
         if not isinstance(text, str):
             raise InvalidArgumentError(f"texts[{i}] must be a string", param=f"texts[{i}]")
     return list(texts)
+
+
+def check_nesting(value: Any, limit: int, param: str) -> None:
+    """Refuse JSON-like ``value`` nested more than ``limit`` objects/lists deep (iteratively:
+    a deep value must not overflow the stack while it is being refused)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= limit:
+                raise InvalidArgumentError(
+                    f"{param} is nested more than {limit} levels deep", param=param
+                )
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)

@@ -28,6 +28,7 @@ from service.embeddings import EmbeddingService
 from service.files import FileStore
 from service.finetune import FineTuningService
 from service.handlers import handle_exception
+from service.json_body import JSONBodyRequest
 from service.metrics import Metrics
 from service.routes import ROUTES
 from service.settings import Settings
@@ -112,6 +113,7 @@ def create_app(settings: Settings) -> Litestar:
         },
         middleware=middleware,
         exception_handlers={Exception: handle_exception},
+        request_class=JSONBodyRequest,
         request_max_body_size=int(settings.max_body_mb * 1024 * 1024),
         openapi_config=OpenAPIConfig(title="semsearch", version=__version__),
         logging_config=None,

@@ -12,7 +12,6 @@ document vectors) and queries with the model itself.
 from __future__ import annotations
 
 import asyncio
-import math
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -370,9 +369,10 @@ def _check_vector(vector: list[float], dim: int, param: str) -> np.ndarray:
         raise InvalidRequestError(
             f"{param} has {len(vector)} dimensions; the collection has {dim}", param=param
         )
-    if not all(math.isfinite(x) for x in vector):
+    array = np.asarray(vector, dtype=np.float32)  # beyond float32's range is infinite too
+    if not np.isfinite(array).all():
         raise InvalidRequestError(f"{param} contains NaN or infinity", param=param)
-    return np.asarray(vector, dtype=np.float32)
+    return array
 
 
 def _parse_where(where: str | None) -> dict[str, Any] | None:
