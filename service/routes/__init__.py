@@ -8,8 +8,10 @@ from service.routes.collections import (
 )
 from service.routes.documents import (
     delete_document,
+    delete_document_under_delete,
     delete_documents,
     get_document,
+    get_document_under_delete,
     list_documents,
     query,
     upsert_documents,
@@ -47,6 +49,8 @@ ROUTES = [
     get_document,
     delete_document,
     delete_documents,
+    get_document_under_delete,
+    delete_document_under_delete,
     query,
     create_file,
     list_files,

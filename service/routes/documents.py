@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import unquote_to_bytes
 
-from litestar import Response, delete, get, post
+from litestar import Request, Response, delete, get, post
 from litestar.params import Parameter
 
 from service.collections import CollectionService
@@ -52,16 +53,65 @@ async def list_documents(
     return await collections.scroll(name, limit, after, where, _wants_vector(include))
 
 
-@get("/collections/{name:str}/documents/{doc_id:str}")
+# A document id is the rest of the path, ``/`` included (issue 10). Routing decodes ``%2F`` into
+# a separator, then drops empty segments and a trailing slash, so ``a//b``, ``dir/`` and ``/x``
+# would reach the handler changed: the id is read from the raw path instead, percent-decoded
+# once. Ids under ``documents/delete`` would hit the bulk-delete route's static path (405/404),
+# so GET and DELETE are also served there, outside the schema.
+_BY_ID = "/collections/{name:str}/documents/{doc_id:path}"
+_UNDER_DELETE = [
+    "/collections/{name:str}/documents/delete",
+    "/collections/{name:str}/documents/delete/{rest:path}",
+]
+
+
+def document_id(request: Request[Any, Any, Any]) -> str:
+    """The id in ``/collections/{name}/documents/{id}``, exactly as the client encoded it."""
+    raw = request.scope.get("raw_path") or request.scope["path"].encode()
+    parts = raw.split(b"/", 4)
+    if len(parts) < 5 or not parts[4]:
+        raise InvalidRequestError("the URL names no document id", param="id")
+    try:
+        return unquote_to_bytes(parts[4]).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequestError("the document id is not valid UTF-8", param="id") from None
+
+
+@get(_BY_ID)
 async def get_document(
-    name: str, doc_id: str, collections: CollectionService, include: str | None = None
+    name: str,
+    request: Request[Any, Any, Any],
+    collections: CollectionService,
+    include: str | None = None,
 ) -> Document:
-    return await collections.get_document(name, doc_id, _wants_vector(include))
+    """A document by id: percent-encode it as one path segment (``/`` may also be sent raw;
+    the ids ``.`` and ``..`` as ``%2E`` and ``%2E%2E``, which clients would otherwise drop)."""
+    return await collections.get_document(name, document_id(request), _wants_vector(include))
 
 
-@delete("/collections/{name:str}/documents/{doc_id:str}", status_code=200)
-async def delete_document(name: str, doc_id: str, collections: CollectionService) -> Deleted:
-    return await collections.delete_document(name, doc_id)
+@delete(_BY_ID, status_code=200)
+async def delete_document(
+    name: str, request: Request[Any, Any, Any], collections: CollectionService
+) -> Deleted:
+    """Delete a document by id (encoded as for ``GET``)."""
+    return await collections.delete_document(name, document_id(request))
+
+
+@get(_UNDER_DELETE, include_in_schema=False)
+async def get_document_under_delete(
+    name: str,
+    request: Request[Any, Any, Any],
+    collections: CollectionService,
+    include: str | None = None,
+) -> Document:
+    return await collections.get_document(name, document_id(request), _wants_vector(include))
+
+
+@delete(_UNDER_DELETE, status_code=200, include_in_schema=False)
+async def delete_document_under_delete(
+    name: str, request: Request[Any, Any, Any], collections: CollectionService
+) -> Deleted:
+    return await collections.delete_document(name, document_id(request))
 
 
 @post("/collections/{name:str}/documents/delete", status_code=200)
