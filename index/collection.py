@@ -65,7 +65,7 @@ class Collection(HybridSearch):
         if docs.ensure_lexical():
             log.warning("collection %s: built the lexical index this file lacked", self.name)
         self._text = TextSearch(docs, self.name)
-        self._text.start(self._write_lock, lambda: self._closed)
+        self._text.start(self._write_lock, self._leases)
 
     # -- opening ------------------------------------------------------------------------------
 

@@ -376,20 +376,31 @@ class Documents:
                 yield labels, vectors.reshape(len(rows), -1)
                 last = rows[-1][0]
 
-    def lexical_rows(self, batch: int = 8192) -> Iterator[list[tuple[int, str]]]:
-        """Every ``(label, terms)`` of the lexical table, in label order, in batches."""
-        last = -1
+    @contextmanager
+    def lexical_snapshot(self, batch: int = 8192) -> Iterator[Iterator[list[tuple[int, str]]]]:
+        """Every ``(label, terms)`` of the lexical table as of entering, in label order, in
+        batches: one read transaction, begun on entry, so writes committed later are not in it
+        however long the caller takes to read."""
         with self._reader() as conn:
-            while True:
-                rows = conn.execute(
-                    f"SELECT rowid, terms FROM {LEXICAL_TABLE} WHERE rowid > ? "
-                    "ORDER BY rowid LIMIT ?",
-                    (last, batch),
-                ).fetchall()
-                if not rows:
-                    return
-                yield rows
-                last = rows[-1][0]
+            conn.execute("BEGIN")
+            try:
+                conn.execute("SELECT seq FROM state").fetchall()  # the snapshot is taken here
+                yield self._lexical_batches(conn, batch)
+            finally:
+                conn.execute("COMMIT")
+
+    @staticmethod
+    def _lexical_batches(conn: sqlite3.Connection, batch: int) -> Iterator[list[tuple[int, str]]]:
+        last = -1
+        while True:
+            rows = conn.execute(
+                f"SELECT rowid, terms FROM {LEXICAL_TABLE} WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
 
     def lexical_search(
         self,

@@ -1,14 +1,19 @@
 """A collection's lexical side: FTS5 in SQLite (durable) plus the in-memory accelerator.
 
 The accelerator (:class:`lexical.LexicalIndex`) is built from the FTS5 table in a background
-thread when the collection opens; the thread holds the collection's write lock meanwhile, so no
-write can slip between what it read and what it applies next. Until it is ready, lexical top-N
-comes from FTS5's ``bm25()``, which ranks identically (same tokens, same formula), only slower.
-After that, each committed write is applied to it under the same write lock, as to the graph.
+thread when the collection opens. Writes go on meanwhile (issue 10: they used to wait seconds
+behind the build, which held the write lock): under the write lock, so between two writes, the
+builder pins a read snapshot of the FTS5 table and starts recording every write committed after
+it; it then reads the snapshot without any lock, and finally, under the write lock again,
+replays what was recorded and takes over. No write is missed (it is either in the snapshot or
+recorded) nor applied twice. Until it is ready, lexical top-N comes from FTS5's ``bm25()``,
+which ranks identically (same tokens, same formula), only slower. After that, each committed
+write is applied to it under the write lock, as to the graph.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -18,7 +23,9 @@ from typing import Any
 import numpy as np
 
 from .documents import Documents
+from .errors import IndexStoreError
 from .filters import compile_predicate
+from .leases import Leases
 from .lexical import LexicalIndex, Scores, top_n
 
 log = logging.getLogger(__name__)
@@ -44,32 +51,52 @@ class TextSearch:
         self._name = name
         self._index = LexicalIndex()
         self._ready = threading.Event()
+        #: Writes committed after the builder's snapshot, replayed when it finishes.
+        self._pending: list[tuple[np.ndarray, list[str], np.ndarray]] | None = None
 
     # -- building and writes (the caller holds the collection's write lock) -------------------
 
-    def start(self, write_lock: threading.Lock, is_closed: Callable[[], bool]) -> None:
+    def start(self, write_lock: threading.Lock, leases: Leases) -> None:
+        """Build the accelerator on a thread, holding a lease (closing waits for it, and it
+        stops early once closing begins)."""
+
         def build() -> None:
-            with write_lock:
-                if is_closed():
-                    return
-                started = time.perf_counter()
-                try:
-                    index = LexicalIndex()
-                    for rows in self._docs.lexical_rows():
-                        index.add([label for label, _ in rows], [terms for _, terms in rows])
-                except Exception:
-                    log.exception("collection %s: lexical accelerator not built", self._name)
-                    return
-                self._index = index
-                self._ready.set()
-                log.info(
-                    "collection %s: lexical index of %d documents built in %.3f s",
-                    self._name,
-                    index.size,
-                    time.perf_counter() - started,
-                )
+            try:
+                with leases.hold():
+                    self._build(write_lock, leases)
+            except IndexStoreError:  # closed before the thread ran
+                return
+            except Exception:
+                log.exception("collection %s: lexical accelerator not built", self._name)
+            finally:
+                with write_lock:
+                    self._pending = None
 
         threading.Thread(target=build, name=f"lexical-{self._name}", daemon=True).start()
+
+    def _build(self, write_lock: threading.Lock, leases: Leases) -> None:
+        started = time.perf_counter()
+        index = LexicalIndex()
+        with contextlib.ExitStack() as reading:
+            with write_lock:  # between two writes: each is in the snapshot or recorded
+                batches = reading.enter_context(self._docs.lexical_snapshot())
+                self._pending = []
+            for rows in batches:
+                if leases.retiring:
+                    return
+                index.add([label for label, _ in rows], [terms for _, terms in rows])
+        with write_lock:
+            for labels, terms, removed in self._pending or []:
+                index.remove(removed.tolist())
+                index.add(labels.tolist(), terms)
+            self._index = index
+            self._ready.set()
+        log.info(
+            "collection %s: lexical index of %d documents built in %.3f s",
+            self._name,
+            index.size,
+            time.perf_counter() - started,
+        )
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._ready.wait(timeout)
@@ -79,10 +106,12 @@ class TextSearch:
         return self._ready.is_set()
 
     def apply(self, labels: np.ndarray, terms: Sequence[str], removed: np.ndarray) -> None:
-        if not self._ready.is_set():
-            return  # the builder, which holds the write lock, has not read SQLite yet
-        self._index.remove(removed.tolist())
-        self._index.add(labels.tolist(), terms)
+        if self._ready.is_set():
+            self._index.remove(removed.tolist())
+            self._index.add(labels.tolist(), terms)
+        elif self._pending is not None:  # committed after the builder's snapshot
+            self._pending.append((labels, list(terms), removed))
+        # else the builder has not taken its snapshot yet, which will hold this write
 
     # -- reads --------------------------------------------------------------------------------
 
