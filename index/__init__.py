@@ -14,7 +14,7 @@ from .errors import (
     StoreClosedError,
     StoreLockedError,
 )
-from .schemas import CollectionInfo, Hit, HnswParams, Metadata, Page, Record
+from .schemas import CollectionInfo, Compacted, Hit, HnswParams, Metadata, Page, Record
 from .store import Store
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "CollectionExistsError",
     "CollectionInfo",
     "CollectionNotFoundError",
+    "Compacted",
     "FilterError",
     "Hit",
     "HnswParams",

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .compaction import Compaction
 from .documents import Documents
 from .errors import CollectionNotFoundError, InvalidArgumentError, StoreClosedError
 from .filters import check_where
@@ -44,11 +45,11 @@ _APPLY_SLICE = 128  # vectors inserted per exclusive hold of the graph lock
 MAX_SCROLL = 10_000
 
 
-class Collection(HybridSearch):
+class Collection(HybridSearch, Compaction):
     """Handle on one collection; get it from :class:`index.Store`, do not construct it.
 
     Searching is inherited: vector search from ``vector_search.py``, lexical and hybrid
-    search from ``hybrid.py``.
+    search from ``hybrid.py``; so is :meth:`compact` (``compaction.py``).
     """
 
     def __init__(self, directory: Path, docs: Documents, *, snapshot_every: int) -> None:

@@ -85,6 +85,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA cache_size=-65536")  # KiB: hot pages of a big collection stay cached
     conn.execute("PRAGMA mmap_size=1073741824")  # reads straight from the page cache
+    # Once a checkpoint has emptied the write-ahead log, cut it back to this size.
+    conn.execute("PRAGMA journal_size_limit=67108864")
     return conn
 
 
@@ -239,6 +241,15 @@ class Documents:
                 ((label, t) for label, text in rows for t in [terms_text(text)] if t),
             )
         return True
+
+    def compact(self) -> None:
+        """Give free pages back to the file system (``compaction.py``): merge the lexical
+        index's segments, rewrite the file without free pages, empty the write-ahead log.
+        The caller holds writes; readers go on (WAL)."""
+        conn = self._writer
+        conn.execute(f"INSERT INTO {LEXICAL_TABLE}({LEXICAL_TABLE}) VALUES ('optimize')")
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def prune_tombstones(self, upto_seq: int) -> None:
         """Tombstones a durable snapshot already covers are no longer needed for replay."""

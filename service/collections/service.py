@@ -115,6 +115,14 @@ class CollectionService:
         await self._run(self.store.drop_collection, name)
         return schemas.Deleted(id=name, object="collection")
 
+    async def compact(self, name: str) -> schemas.Compacted:
+        """Give deleted documents' disk space back (``index/compaction.py``)."""
+        col = await self._collection(name)
+        result = await self._run(col.compact)
+        return schemas.Compacted(
+            name=name, bytes_before=result.bytes_before, bytes_after=result.bytes_after
+        )
+
     async def _collection(self, name: str) -> index.Collection:
         # A dict lookup under a lock no disk work holds: open_store() opened every collection
         # at start-up, and create() opens new ones, so no request pays for (or waits on a

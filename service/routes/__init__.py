@@ -1,6 +1,7 @@
 """HTTP routes, one module per area; ``ROUTES`` is what ``create_app`` mounts."""
 
 from service.routes.collections import (
+    compact_collection,
     create_collection,
     delete_collection,
     get_collection,
@@ -44,6 +45,7 @@ ROUTES = [
     list_collections,
     get_collection,
     delete_collection,
+    compact_collection,
     upsert_documents,
     list_documents,
     get_document,

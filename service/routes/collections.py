@@ -5,7 +5,13 @@ from __future__ import annotations
 from litestar import delete, get, post
 
 from service.collections import CollectionService
-from service.collections.schemas import Collection, CollectionList, CreateCollection, Deleted
+from service.collections.schemas import (
+    Collection,
+    CollectionList,
+    Compacted,
+    CreateCollection,
+    Deleted,
+)
 
 
 @post("/collections", status_code=201)
@@ -28,3 +34,11 @@ async def get_collection(name: str, collections: CollectionService) -> Collectio
 async def delete_collection(name: str, collections: CollectionService) -> Deleted:
     """Drop a collection and all its documents."""
     return await collections.drop(name)
+
+
+@post("/collections/{name:str}/compact", status_code=200)
+async def compact_collection(name: str, collections: CollectionService) -> Compacted:
+    """Return the disk space of deleted documents to the operating system: the graph is
+    rebuilt without them and the database rewritten. Writes to the collection wait meanwhile;
+    searches go on. Worth it after large deletions (deleted space is reused anyway)."""
+    return await collections.compact(name)

@@ -7,6 +7,7 @@ def test_public_names_change_only_on_purpose() -> None:
         "CollectionExistsError",
         "CollectionInfo",
         "CollectionNotFoundError",
+        "Compacted",
         "FilterError",
         "Hit",
         "HnswParams",
