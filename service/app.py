@@ -19,7 +19,6 @@ import httpx
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
 
 from index import StoreLockedError
 from service.auth import BearerAuth
@@ -30,6 +29,7 @@ from service.finetune import FineTuningService
 from service.handlers import handle_exception
 from service.json_body import JSONBodyRequest
 from service.metrics import Metrics
+from service.openapi import openapi_config
 from service.routes import ROUTES
 from service.settings import Settings
 from service.telemetry import HTTPMetrics
@@ -115,7 +115,7 @@ def create_app(settings: Settings) -> Litestar:
         exception_handlers={Exception: handle_exception},
         request_class=JSONBodyRequest,
         request_max_body_size=int(settings.max_body_mb * 1024 * 1024),
-        openapi_config=OpenAPIConfig(title="semsearch", version=__version__),
+        openapi_config=openapi_config(__version__, bearer_auth=bool(settings.api_keys)),
         logging_config=None,
         debug=False,
     )

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from urllib.parse import unquote_to_bytes
 
 from litestar import Request, Response, delete, get, post
+from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.params import Parameter
 
 from service.collections import CollectionService
@@ -23,6 +24,7 @@ from service.collections.schemas import (
 )
 from service.embeddings.schemas import json_encoder
 from service.errors import InvalidRequestError
+from service.openapi import COMMON, INDEX, UPSTREAM, answers, operation_class
 
 
 def _wants_vector(include: str | None) -> bool:
@@ -32,7 +34,11 @@ def _wants_vector(include: str | None) -> bool:
     return "vector" in fields
 
 
-@post("/collections/{name:str}/documents", status_code=200)
+@post(
+    "/collections/{name:str}/documents",
+    status_code=200,
+    responses=answers(Upserted, *COMMON, *INDEX, *UPSTREAM, 413),
+)
 async def upsert_documents(
     name: str, data: UpsertDocuments, collections: CollectionService
 ) -> Upserted:
@@ -40,7 +46,7 @@ async def upsert_documents(
     return await collections.upsert(name, data.documents)
 
 
-@get("/collections/{name:str}/documents")
+@get("/collections/{name:str}/documents", responses=answers(DocumentPage, *COMMON, *INDEX))
 async def list_documents(
     name: str,
     collections: CollectionService,
@@ -59,6 +65,15 @@ async def list_documents(
 # once. Ids under ``documents/delete`` would hit the bulk-delete route's static path (405/404),
 # so GET and DELETE are also served there, outside the schema.
 _BY_ID = "/collections/{name:str}/documents/{doc_id:path}"
+_ID_IN_PATH = operation_class(
+    path={
+        "doc_id": Schema(
+            type=OpenAPIType.STRING,
+            min_length=1,
+            description="The document id, percent-encoded as one path segment.",
+        )
+    }
+)
 _UNDER_DELETE = [
     "/collections/{name:str}/documents/delete",
     "/collections/{name:str}/documents/delete/{rest:path}",
@@ -77,7 +92,7 @@ def document_id(request: Request[Any, Any, Any]) -> str:
         raise InvalidRequestError("the document id is not valid UTF-8", param="id") from None
 
 
-@get(_BY_ID)
+@get(_BY_ID, operation_class=_ID_IN_PATH, responses=answers(Document, *COMMON, *INDEX))
 async def get_document(
     name: str,
     request: Request[Any, Any, Any],
@@ -89,7 +104,12 @@ async def get_document(
     return await collections.get_document(name, document_id(request), _wants_vector(include))
 
 
-@delete(_BY_ID, status_code=200)
+@delete(
+    _BY_ID,
+    status_code=200,
+    operation_class=_ID_IN_PATH,
+    responses=answers(Deleted, *COMMON, *INDEX),
+)
 async def delete_document(
     name: str, request: Request[Any, Any, Any], collections: CollectionService
 ) -> Deleted:
@@ -114,7 +134,11 @@ async def delete_document_under_delete(
     return await collections.delete_document(name, document_id(request))
 
 
-@post("/collections/{name:str}/documents/delete", status_code=200)
+@post(
+    "/collections/{name:str}/documents/delete",
+    status_code=200,
+    responses=answers(DeletedCount, *COMMON, *INDEX, 413),
+)
 async def delete_documents(
     name: str, data: DeleteDocuments, collections: CollectionService
 ) -> DeletedCount:
@@ -122,7 +146,11 @@ async def delete_documents(
     return DeletedCount(deleted=await collections.delete_documents(name, data))
 
 
-@post("/collections/{name:str}/query", status_code=200)
+@post(
+    "/collections/{name:str}/query",
+    status_code=200,
+    responses=answers(QueryResult | BatchQueryResult, *COMMON, *INDEX, *UPSTREAM, 413),
+)
 async def query(
     name: str, data: Query, collections: CollectionService
 ) -> Response[QueryResult | BatchQueryResult]:

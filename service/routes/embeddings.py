@@ -17,9 +17,14 @@ from service.embeddings.schemas import (
     split_input,
 )
 from service.errors import InvalidRequestError
+from service.openapi import COMMON, UPSTREAM, answers
 
 
-@post("/v1/embeddings", status_code=200)
+@post(
+    "/v1/embeddings",
+    status_code=200,
+    responses=answers(CreateEmbeddingResponse, *COMMON, *UPSTREAM, 404, 413, 503),
+)
 async def create_embedding(
     data: CreateEmbeddingRequest, embeddings: EmbeddingService
 ) -> Response[CreateEmbeddingResponse]:

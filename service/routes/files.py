@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from litestar import Request, Response, delete, get, post
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Schema
 from litestar.params import Parameter
 from litestar.response import File
 
@@ -23,7 +24,21 @@ from service.files.schemas import (
     UPLOAD_PURPOSES,
     json_encoder,
 )
+from service.openapi import COMMON, answers, operation_class
 from service.settings import Settings
+
+_UPLOAD = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["file", "purpose"],
+    properties={
+        "file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY),
+        "purpose": Schema(type=OpenAPIType.STRING, enum=list(UPLOAD_PURPOSES)),
+        "expires_after[anchor]": Schema(type=OpenAPIType.STRING, enum=["created_at"]),
+        "expires_after[seconds]": Schema(
+            type=OpenAPIType.INTEGER, minimum=MIN_EXPIRY_SECONDS, maximum=MAX_EXPIRY_SECONDS
+        ),
+    },
+)
 
 
 def _json(body: object) -> Response[bytes]:
@@ -55,7 +70,13 @@ def _expires_after(fields: dict[str, str]) -> int | None:
 
 # The body limit is this route's own (SEMSEARCH_MAX_FILE_MB, counted while streaming), so
 # Litestar's app-wide SEMSEARCH_MAX_BODY_MB is lifted here.
-@post("/v1/files", status_code=200, request_max_body_size=None)
+@post(
+    "/v1/files",
+    status_code=200,
+    request_max_body_size=None,
+    operation_class=operation_class(multipart=_UPLOAD),
+    responses=answers(OpenAIFile, *COMMON, 413),
+)
 async def create_file(request: Request, files: FileStore) -> Response[bytes]:
     """Upload one file (multipart ``file`` + ``purpose``); fine-tune JSONL is checked."""
     settings: Settings = request.app.state.settings
@@ -90,7 +111,7 @@ async def create_file(request: Request, files: FileStore) -> Response[bytes]:
     return _json(info)
 
 
-@get("/v1/files")
+@get("/v1/files", responses=answers(ListFilesResponse, *COMMON))
 async def list_files(
     files: FileStore,
     purpose: str | None = None,
@@ -110,13 +131,16 @@ async def list_files(
     return _json(body)
 
 
-@get("/v1/files/{file_id:str}")
+@get("/v1/files/{file_id:str}", responses=answers(OpenAIFile, *COMMON, 404))
 async def retrieve_file(file_id: str, files: FileStore) -> Response[bytes]:
     info: OpenAIFile = await files.run(files.get, file_id)
     return _json(info)
 
 
-@get("/v1/files/{file_id:str}/content")
+@get(
+    "/v1/files/{file_id:str}/content",
+    responses=answers(bytes, *COMMON, 404, media_type="application/octet-stream"),
+)
 async def download_file(file_id: str, files: FileStore) -> File:
     """The raw bytes, streamed from disk."""
     info: OpenAIFile = await files.run(files.get, file_id)
@@ -128,7 +152,11 @@ async def download_file(file_id: str, files: FileStore) -> File:
     )
 
 
-@delete("/v1/files/{file_id:str}", status_code=200)
+@delete(
+    "/v1/files/{file_id:str}",
+    status_code=200,
+    responses=answers(DeleteFileResponse, *COMMON, 404),
+)
 async def delete_file(file_id: str, files: FileStore) -> Response[bytes]:
     await files.run(files.delete, file_id)
     return _json(DeleteFileResponse(id=file_id, deleted=True))

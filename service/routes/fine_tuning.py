@@ -10,10 +10,12 @@ from litestar.params import Parameter
 from service.finetune import FineTuningService
 from service.finetune.schemas import (
     CreateFineTuningJobRequest,
+    FineTuningJob,
     ListEventsResponse,
     ListJobsResponse,
     json_encoder,
 )
+from service.openapi import COMMON, UPSTREAM, answers
 
 Limit = Annotated[int, Parameter(ge=1, le=1000)]
 
@@ -22,7 +24,11 @@ def _json(body: object) -> Response[bytes]:
     return Response(json_encoder.encode(body), media_type="application/json")
 
 
-@post("/v1/fine_tuning/jobs", status_code=200)
+@post(
+    "/v1/fine_tuning/jobs",
+    status_code=200,
+    responses=answers(FineTuningJob, *COMMON, *UPSTREAM, 404, 413, 503),
+)
 async def create_job(
     data: CreateFineTuningJobRequest, fine_tuning: FineTuningService
 ) -> Response[bytes]:
@@ -30,7 +36,7 @@ async def create_job(
     return _json(await fine_tuning.create(data))
 
 
-@get("/v1/fine_tuning/jobs")
+@get("/v1/fine_tuning/jobs", responses=answers(ListJobsResponse, *COMMON))
 async def list_jobs(
     fine_tuning: FineTuningService, after: str | None = None, limit: Limit = 20
 ) -> Response[bytes]:
@@ -38,17 +44,27 @@ async def list_jobs(
     return _json(ListJobsResponse(data=jobs, has_more=has_more))
 
 
-@get("/v1/fine_tuning/jobs/{fine_tuning_job_id:str}")
+@get(
+    "/v1/fine_tuning/jobs/{fine_tuning_job_id:str}",
+    responses=answers(FineTuningJob, *COMMON, *UPSTREAM, 404),
+)
 async def retrieve_job(fine_tuning_job_id: str, fine_tuning: FineTuningService) -> Response[bytes]:
     return _json(await fine_tuning.get(fine_tuning_job_id))
 
 
-@post("/v1/fine_tuning/jobs/{fine_tuning_job_id:str}/cancel", status_code=200)
+@post(
+    "/v1/fine_tuning/jobs/{fine_tuning_job_id:str}/cancel",
+    status_code=200,
+    responses=answers(FineTuningJob, *COMMON, *UPSTREAM, 404),
+)
 async def cancel_job(fine_tuning_job_id: str, fine_tuning: FineTuningService) -> Response[bytes]:
     return _json(await fine_tuning.cancel(fine_tuning_job_id))
 
 
-@get("/v1/fine_tuning/jobs/{fine_tuning_job_id:str}/events")
+@get(
+    "/v1/fine_tuning/jobs/{fine_tuning_job_id:str}/events",
+    responses=answers(ListEventsResponse, *COMMON, *UPSTREAM, 404),
+)
 async def list_events(
     fine_tuning_job_id: str,
     fine_tuning: FineTuningService,
