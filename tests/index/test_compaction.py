@@ -48,22 +48,24 @@ def col(store: Store) -> Collection:
 
 
 def test_deleted_space_is_reused(col: Collection, rng: np.random.Generator) -> None:
-    """Delete everything and write as much again, three times: the files settle at the size
-    of one cycle's peak and stay there (they grew without end if deleted space were lost)."""
-    n = 1_500  # refilling deleted graph slots is slow (one thread: see graph.py)
+    """Delete everything and write as much again, six times: the files reach a plateau and
+    stay there (they grew with every cycle if deleted space were lost). The plateau is above
+    the first fill: FTS5 merges its segments of deletions every few cycles, not at once."""
+    n = 600  # refilling deleted graph slots is slow (one thread: see graph.py)
     fill(col, rng, "a", n)
     settle(col)
     first = sizes(col)
     cycles = []
-    for cycle in range(3):
+    for cycle in range(6):
         col.delete(where={"k": {"$gte": 0}})
         fill(col, rng, f"b{cycle}", n)  # new ids: new rows, new graph labels
         assert col.count() == n
         settle(col)
         cycles.append(sizes(col))
-    assert cycles[0]["database"] < 1.5 * first["database"]
     assert all(c["graph"] <= 1.05 * first["graph"] for c in cycles)
-    assert all(c["database"] <= 1.05 * cycles[0]["database"] for c in cycles[1:]), cycles
+    plateau = max(c["database"] for c in cycles[:3])
+    assert plateau < 2.5 * first["database"], cycles
+    assert all(c["database"] <= 1.05 * plateau for c in cycles[3:]), cycles
 
 
 def test_compact_after_deleting_everything_returns_the_space(

@@ -243,3 +243,23 @@ def test_accelerator_compacts_dead_slots(rng: np.random.Generator) -> None:
     assert dict(zip(map(str, labels.tolist()), scores.tolist(), strict=True)) == pytest.approx(
         expected
     )
+
+
+def test_replacing_documents_grows_the_accelerator_by_a_bounded_share(
+    rng: np.random.Generator,
+) -> None:
+    """Replaced documents' postings are dropped once they pass a quarter of the live ones, so
+    a steady stream of replacements does not double the index's memory (issue 10)."""
+    words = [f"w{i}" for i in range(200)]
+    index, live = LexicalIndex(), 8_000
+    index.add(range(live), [" ".join(rng.choice(words, size=10)) for _ in range(live)])
+    next_label, most = live, 0
+    for _ in range(40):  # replace 40 x 500 documents: 2.5 times the collection
+        gone = rng.choice(sorted(index._label_slot), size=500, replace=False).tolist()
+        index.remove(gone)
+        fresh = range(next_label, next_label + 500)
+        index.add(fresh, [" ".join(rng.choice(words, size=10)) for _ in fresh])
+        next_label += 500
+        most = max(most, len(index._slot_terms))
+    assert index.size == live
+    assert most <= live + live // 4 + 500  # a quarter dead, plus one batch
