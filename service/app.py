@@ -28,6 +28,7 @@ from service.files import FileStore
 from service.finetune import FineTuningService
 from service.handlers import handle_exception
 from service.json_body import JSONBodyRequest
+from service.memory import tune_allocator
 from service.metrics import Metrics
 from service.openapi import openapi_config
 from service.routes import ROUTES
@@ -65,6 +66,7 @@ def create_app(settings: Settings) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        tune_allocator()  # before any thread exists: see service/memory.py
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         async with AsyncExitStack() as resources:
             # First, so a second server on the same data directory stops before touching it.
