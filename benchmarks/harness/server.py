@@ -45,6 +45,17 @@ class OwnServer:
         self.url = ""
         self._proc: subprocess.Popen[str] | None = None
 
+    @property
+    def pid(self) -> int:
+        """The server process's id (``bench_soak.py`` reads its RSS from ``/proc``)."""
+        if self._proc is None:
+            raise ServerError("the server is not running")
+        return self._proc.pid
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
     def start(self, timeout: float = 60.0) -> str:
         command = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1"]
         command += ["--port", "0", "--data-dir", str(self.data_dir), *self.args]
