@@ -402,6 +402,11 @@ def print_report(report: dict[str, Any]) -> None:
     server_errors = sum(n for key, n in report["statuses"].items() if key.split()[-1][0] == "5")
     transport = sum(n for key, n in report["statuses"].items() if not key.split()[-1].isdigit())
     growth = report["rss_growth_after_first_minute"]
+    first, last = report["per_minute"][0], report["per_minute"][-1]
+    print(
+        f"last minute against the first: requests x{last['requests'] / first['requests']:.2f}, "
+        f"p50 x{last['p50_ms'] / first['p50_ms']:.2f}, p99 x{last['p99_ms'] / first['p99_ms']:.2f}"
+    )
     print(
         f"targets: 5xx {server_errors} (0), transport errors {transport} (0), lost acknowledged "
         f"writes {final['lost_acknowledged_writes']} (0), RSS growth after the first minute "
