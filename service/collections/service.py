@@ -377,7 +377,8 @@ def _check_vector(vector: list[float], dim: int, param: str) -> np.ndarray:
         raise InvalidRequestError(
             f"{param} has {len(vector)} dimensions; the collection has {dim}", param=param
         )
-    array = np.asarray(vector, dtype=np.float32)  # beyond float32's range is infinite too
+    with np.errstate(over="ignore"):  # beyond float32's range is infinite, refused below
+        array = np.asarray(vector, dtype=np.float32)
     if not np.isfinite(array).all():
         raise InvalidRequestError(f"{param} contains NaN or infinity", param=param)
     return array
