@@ -61,7 +61,6 @@ class Collection(HybridSearch, Compaction):
         self._write_lock = threading.Lock()
         self._graph_lock = ReadWriteLock()
         self._leases = Leases()
-        self._closed = False
         self._graph, self._unsnapshotted = self._open_graph()
         if docs.ensure_lexical():
             log.warning("collection %s: built the lexical index this file lacked", self.name)
@@ -268,5 +267,4 @@ class Collection(HybridSearch, Compaction):
         with self._write_lock:
             if snapshot and self._unsnapshotted:
                 self._snapshot()
-            self._closed = True
             self._docs.close()

@@ -268,9 +268,10 @@ class Store:
         try:
             graveyard = self._bury(name, collection)
         finally:
+            kept = graveyard is None and (self._collections_dir / name).is_dir()
             with self._mutex:
-                if graveyard is None and (self._collections_dir / name).is_dir():
-                    self._unopened.add(name)  # not dropped after all: reopen on next lookup
+                if kept:  # not dropped after all: reopened on the next lookup
+                    self._unopened.add(name)
                 del self._busy[name]
                 busy.done.set()
         # Gone from view once renamed; deleting gigabytes need not hold anything up. A crash
