@@ -62,6 +62,7 @@ def wait_until(condition: Callable[[], bool]) -> None:
 
 
 def in_flight_upsert(col: Collection) -> tuple[threading.Thread, list[object]]:
+    assert col.lexical_ready(WAIT)  # its builder holds a lease too, until it is done
     vector = np.ones((1, col.dim), np.float32)
     thread, outcome = background(lambda: col.upsert(["late"], vector))
     wait_until(lambda: col._leases.held == 1)  # inside the call, waiting on SQLite
@@ -108,20 +109,23 @@ def test_recreating_a_name_while_its_drop_drains(store: Store) -> None:
 
 def test_store_close_waits_for_calls_in_flight(tmp_path: Path) -> None:
     store = Store(tmp_path)
-    col = store.create_collection("docs", dim=4)
-    with sqlite_write_lock(col):
-        writer, written = in_flight_upsert(col)
-        closer, _ = background(store.close)
-        wait_until(lambda: col._leases.retiring)
-        with pytest.raises(StoreClosedError):
-            col.count()
-        with pytest.raises(StoreClosedError):
-            store.get_collection("docs")
-        closer.join(0.2)
-        assert closer.is_alive()
-    writer.join(WAIT)
-    closer.join(WAIT)
-    assert written == [1]
+    try:
+        col = store.create_collection("docs", dim=4)
+        with sqlite_write_lock(col):
+            writer, written = in_flight_upsert(col)
+            closer, _ = background(store.close)
+            wait_until(lambda: col._leases.retiring)
+            with pytest.raises(StoreClosedError):
+                col.count()
+            with pytest.raises(StoreClosedError):
+                store.get_collection("docs")
+            closer.join(0.2)
+            assert closer.is_alive()
+        writer.join(WAIT)
+        closer.join(WAIT)
+        assert written == [1]
+    finally:
+        store.close()  # a no-op once closed; releases the lock if the test failed early
     with Store(tmp_path) as reopened:  # the lock was released, and the write kept
         assert reopened.get_collection("docs").get(["late"])[0].id == "late"
 
