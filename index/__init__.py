@@ -18,6 +18,7 @@ from .errors import (
 from .fusion import DEFAULT_ALPHA
 from .schemas import (
     CollectionInfo,
+    Compacted,
     Hit,
     HnswParams,
     LexicalSettings,
@@ -36,6 +37,7 @@ __all__ = [
     "CollectionExistsError",
     "CollectionInfo",
     "CollectionNotFoundError",
+    "Compacted",
     "FilterError",
     "Hit",
     "HnswParams",

@@ -8,6 +8,9 @@ therefore loses nothing.
 Locking: one writer at a time per collection (``_write_lock``); searches share the graph's
 ``ReadWriteLock`` and run alongside each other and alongside SQLite commits. Applying a batch to
 the graph takes the lock exclusively, in slices, so queries wait at most one slice.
+
+Lifetime: every public call holds a lease (``leases.py``); :meth:`Collection.close` refuses new
+calls, waits for those in flight, and only then closes the SQLite connections they use.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,13 +27,15 @@ import msgspec
 import numpy as np
 
 from .analysis import Analyzer
+from .compaction import Compaction
 from .documents import Documents
-from .errors import InvalidArgumentError, StoreClosedError
+from .errors import CollectionNotFoundError, InvalidArgumentError, StoreClosedError
 from .filters import check_where
 from .graph import Graph
 from .hybrid import HybridSearch
+from .leases import Leases, leased
 from .rwlock import ReadWriteLock
-from .schemas import MODES, CollectionInfo, Metadata, Mode, Page, Record, SearchDefaults
+from .schemas import MODES, CollectionInfo, Mode, Page, Record, SearchDefaults
 from .snapshots import SnapshotDir
 from .textsearch import TextSearch
 from .validation import (
@@ -48,11 +53,11 @@ _APPLY_SLICE = 128  # vectors inserted per exclusive hold of the graph lock
 MAX_SCROLL = 10_000
 
 
-class Collection(HybridSearch):
+class Collection(HybridSearch, Compaction):
     """Handle on one collection; get it from :class:`index.Store`, do not construct it.
 
     Searching is inherited: vector search from ``vector_search.py``, lexical and hybrid
-    search from ``hybrid.py``.
+    search from ``hybrid.py``; so is :meth:`compact` (``compaction.py``).
     """
 
     def __init__(self, directory: Path, docs: Documents, *, snapshot_every: int) -> None:
@@ -63,13 +68,13 @@ class Collection(HybridSearch):
         self._snapshot_every = snapshot_every
         self._write_lock = threading.Lock()
         self._graph_lock = ReadWriteLock()
-        self._closed = False
+        self._leases = Leases()
         self._graph, self._unsnapshotted = self._open_graph()
         analyzer = Analyzer.for_language(self.info.lexical_settings.language)
         if docs.ensure_lexical(analyzer):
             log.warning("collection %s: built the lexical index this file lacked", self.name)
         self._text = TextSearch(docs, self.name, analyzer, weigh_repeats=not self.info.legacy)
-        self._text.start(self._write_lock, lambda: self._closed)
+        self._text.start(self._write_lock, self._leases)
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -123,12 +128,13 @@ class Collection(HybridSearch):
 
     # -- writes -------------------------------------------------------------------------------
 
+    @leased
     def upsert(
         self,
         ids: Sequence[str],
         vectors: Any,
         texts: Sequence[str | None] | None = None,
-        metadatas: Sequence[Metadata | None] | None = None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> int:
         """Insert or replace documents, all or nothing; durable when this returns."""
         ids = check_ids(ids)
@@ -158,6 +164,7 @@ class Collection(HybridSearch):
             self._after_write(n)
         return n
 
+    @leased
     def delete(self, ids: Sequence[str] | None = None, where: dict[str, Any] | None = None) -> int:
         """Delete by ids, by filter, or both (ids that also match); return how many went."""
         if ids is None and where is None:
@@ -182,6 +189,7 @@ class Collection(HybridSearch):
                 self._after_write(deleted)
         return deleted
 
+    @leased
     def configure(
         self,
         *,
@@ -216,7 +224,6 @@ class Collection(HybridSearch):
     @contextmanager
     def _writing(self) -> Iterator[None]:
         with self._write_lock:
-            self._check_open()
             yield
 
     def _apply(self, labels: np.ndarray, vectors: np.ndarray | None, removed: np.ndarray) -> None:
@@ -265,20 +272,20 @@ class Collection(HybridSearch):
 
     # -- reads --------------------------------------------------------------------------------
 
+    @leased
     def count(self) -> int:
-        self._check_open()
         return self._docs.count()
 
+    @leased
     def get(self, ids: Sequence[str]) -> list[Record]:
         """The records of those ids that exist, in the order asked."""
-        self._check_open()
         return self._docs.get(check_ids(ids))
 
+    @leased
     def scroll(
         self, limit: int = 100, after: str | None = None, where: dict[str, Any] | None = None
     ) -> Page:
         """A page of records in id order; follow ``next_after`` for the next page."""
-        self._check_open()
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_SCROLL:
             raise InvalidArgumentError(
                 f"limit must be an integer from 1 to {MAX_SCROLL}", param="limit"
@@ -292,16 +299,19 @@ class Collection(HybridSearch):
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreClosedError(f"collection {self.name!r} is closed or was dropped")
-
-    def close(self, *, snapshot: bool = True) -> None:
-        """Snapshot pending changes (so reopening is fast) and release files."""
-        if self._closed:
+    def close(self, *, snapshot: bool = True, dropped: bool = False) -> None:
+        """Refuse new calls, wait for those in flight, snapshot pending changes (so reopening
+        is fast) and release files. Later calls raise ``StoreClosedError``, or
+        ``CollectionNotFoundError`` when ``dropped``."""
+        if dropped:
+            error: StoreClosedError | CollectionNotFoundError = CollectionNotFoundError(
+                f"collection {self.name!r} does not exist (it was dropped)", param="name"
+            )
+        else:
+            error = StoreClosedError(f"collection {self.name!r} is closed")
+        if not self._leases.retire(error):
             return
         with self._write_lock:
             if snapshot and self._unsnapshotted:
                 self._snapshot()
-            self._closed = True
             self._docs.close()

@@ -1,13 +1,10 @@
 """A collection's source of truth: ids, texts, metadata and float32 vectors in one SQLite file.
 
-WAL mode with ``synchronous=FULL``: a write is on disk when its transaction commits. Every write
+Connections (one writer, pooled readers, bounded caches) are ``connections.py``'s. Every write
 batch gets the next sequence number; each written version of a document gets a fresh, increasing
 graph label, and the labels it replaces are recorded as tombstones with the batch's sequence
 number, so the HNSW graph can be brought up to date from any snapshot by replaying what came
 after it (see ``collection.py``).
-
-One writer connection (callers serialise writes); readers take pooled connections, which WAL lets
-run alongside the writer.
 
 Vectors live in their own table keyed by label, so that the rows a query fetches for its hits
 (id, text, metadata) stay small and dense.
@@ -15,9 +12,7 @@ Vectors live in their own table keyed by label, so that the rows a query fetches
 
 from __future__ import annotations
 
-import queue
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +23,7 @@ import msgspec
 import numpy as np
 
 from .analysis import Analyzer
+from .connections import CACHEABLE_SQL_LENGTH, Connections, id_chunks, json_list
 from .filters import compile_where, field_rows
 from .lexical import match_expression
 from .schemas import CollectionInfo, Hit, Metadata, Record
@@ -69,8 +65,8 @@ CREATE INDEX IF NOT EXISTS fields_label ON fields (label);
 """
 
 #: The lexical index: one row per document with at least one token, rowid = label, holding
-#: ``lexical.terms_text(text)`` (see ``lexical.py`` for why FTS5 gets pre-tokenised text). The
-#: name carries the tokeniser's version: a new tokeniser means a new table, built on open.
+#: the analyzer's terms joined by spaces (see ``lexical.py`` for why FTS5 gets pre-analysed
+#: text). The name carries the table's version: a new format means a new table, built on open.
 LEXICAL_TABLE = "lexical_v1"
 _LEXICAL_SCHEMA = f"CREATE VIRTUAL TABLE {LEXICAL_TABLE} USING fts5(terms, tokenize='ascii')"
 #: Every distinct word (analysed, before stemming) the collection has indexed: what typo
@@ -78,28 +74,10 @@ _LEXICAL_SCHEMA = f"CREATE VIRTUAL TABLE {LEXICAL_TABLE} USING fts5(terms, token
 #: typo tolerance have none and do without it.
 _LEXICON_SCHEMA = "CREATE TABLE IF NOT EXISTS lexicon (word TEXT PRIMARY KEY) WITHOUT ROWID"
 
-_MAX_PARAMS = 900  # stay under SQLite's host-parameter limit on old builds
 _encode = msgspec.json.Encoder().encode
+_LABELS = "SELECT value FROM json_each(?)"  # a JSON list of labels: ``json_list``
 _decode_metadata = msgspec.json.Decoder(dict[str, Any]).decode
 _info_decoder = msgspec.json.Decoder(CollectionInfo)
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA cache_size=-65536")  # KiB: hot pages of a big collection stay cached
-    conn.execute("PRAGMA mmap_size=1073741824")  # reads straight from the page cache
-    return conn
-
-
-def _chunks(items: Sequence[Any], size: int = _MAX_PARAMS) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
 
 
 class Documents:
@@ -107,10 +85,9 @@ class Documents:
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / self.FILENAME
-        self._writer = _connect(self.path)
-        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._all: list[sqlite3.Connection] = [self._writer]
-        self._all_lock = threading.Lock()
+        self._connections = Connections(self.path)
+        self._transaction = self._connections.transaction
+        self._reader = self._connections.reader
 
     @classmethod
     def create(cls, directory: Path, info: CollectionInfo) -> Documents:
@@ -137,37 +114,7 @@ class Documents:
             conn.execute("UPDATE info SET body = ?", (_encode(info),))
 
     def close(self) -> None:
-        with self._all_lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-
-    # -- connections ---------------------------------------------------------------------------
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._writer
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    @contextmanager
-    def _reader(self) -> Iterator[sqlite3.Connection]:
-        try:
-            conn = self._readers.get_nowait()
-        except queue.Empty:
-            conn = _connect(self.path)
-            conn.execute("PRAGMA query_only=ON")
-            with self._all_lock:
-                self._all.append(conn)
-        try:
-            yield conn
-        finally:
-            self._readers.put(conn)
+        self._connections.close()
 
     # -- writes (one writer at a time) --------------------------------------------------------
 
@@ -227,17 +174,15 @@ class Documents:
             return 0
         with self._transaction() as conn:
             (seq,) = conn.execute("SELECT seq + 1 FROM state").fetchone()
-            existing: list[int] = []
-            for chunk in _chunks(labels.tolist()):
-                rows = conn.execute(
-                    f"SELECT label FROM documents WHERE label IN ({_marks(len(chunk))})", chunk
-                )
-                existing.extend(label for (label,) in rows)
+            rows = conn.execute(
+                f"SELECT label FROM documents WHERE label IN ({_LABELS})", (json_list(labels),)
+            )
+            existing = [label for (label,) in rows]
             if not existing:
                 return 0
             self._forget(conn, np.asarray(existing, dtype=np.uint64), seq)
-            for chunk in _chunks(existing):
-                conn.execute(f"DELETE FROM documents WHERE label IN ({_marks(len(chunk))})", chunk)
+            gone = (json_list(existing),)
+            conn.execute(f"DELETE FROM documents WHERE label IN ({_LABELS})", gone)
             conn.execute("UPDATE state SET seq = ?", (seq,))
         return len(existing)
 
@@ -258,6 +203,15 @@ class Documents:
             )
         return True
 
+    def compact(self) -> None:
+        """Give free pages back to the file system (``compaction.py``): merge the lexical
+        index's segments, rewrite the file without free pages, empty the write-ahead log.
+        The caller holds writes; readers go on (WAL)."""
+        conn = self._connections.writer
+        conn.execute(f"INSERT INTO {LEXICAL_TABLE}({LEXICAL_TABLE}) VALUES ('optimize')")
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def prune_tombstones(self, upto_seq: int) -> None:
         """Tombstones a durable snapshot already covers are no longer needed for replay."""
         with self._transaction() as conn:
@@ -266,10 +220,8 @@ class Documents:
     @staticmethod
     def _labels_of(conn: sqlite3.Connection, ids: list[str]) -> np.ndarray:
         labels: list[int] = []
-        for chunk in _chunks(ids):
-            rows = conn.execute(
-                f"SELECT label FROM documents WHERE id IN ({_marks(len(chunk))})", chunk
-            )
+        for marks, chunk in id_chunks(ids):
+            rows = conn.execute(f"SELECT label FROM documents WHERE id IN ({marks})", chunk)
             labels.extend(label for (label,) in rows)
         return np.asarray(labels, dtype=np.uint64)
 
@@ -285,11 +237,10 @@ class Documents:
         conn.executemany(
             "INSERT OR REPLACE INTO tombstones VALUES (?, ?)", ((label, seq) for label in plain)
         )
-        for chunk in _chunks(plain):
-            marks = _marks(len(chunk))
-            conn.execute(f"DELETE FROM fields WHERE label IN ({marks})", chunk)
-            conn.execute(f"DELETE FROM vectors WHERE label IN ({marks})", chunk)
-            conn.execute(f"DELETE FROM {LEXICAL_TABLE} WHERE rowid IN ({marks})", chunk)
+        listed = (json_list(plain),)
+        conn.execute(f"DELETE FROM fields WHERE label IN ({_LABELS})", listed)
+        conn.execute(f"DELETE FROM vectors WHERE label IN ({_LABELS})", listed)
+        conn.execute(f"DELETE FROM {LEXICAL_TABLE} WHERE rowid IN ({_LABELS})", listed)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -312,56 +263,52 @@ class Documents:
     ) -> np.ndarray:
         """Labels of live documents matching ``where`` (all when ``None``), optionally capped."""
         sql, params = compile_where(where) if where else ("SELECT label FROM documents", [])
+        cached = len(sql) <= CACHEABLE_SQL_LENGTH
         if upto_label is not None:
             sql = f"SELECT label FROM ({sql}) WHERE label <= ?"
             params = [*params, upto_label]
-        with self._reader() as conn:
+        with self._reader(cached=cached) as conn:
             rows = conn.execute(sql, params).fetchall()
         return np.fromiter((label for (label,) in rows), dtype=np.uint64, count=len(rows))
 
     def by_labels(self, labels: Sequence[int]) -> dict[int, Hit]:
         """``label -> Hit`` with id, text and metadata (no score yet) for labels that exist."""
         found: dict[int, Hit] = {}
+        sql = f"SELECT label, id, text, metadata FROM documents WHERE label IN ({_LABELS})"
         with self._reader() as conn:
-            for chunk in _chunks(labels):
-                sql = "SELECT label, id, text, metadata FROM documents WHERE label IN ({})"
-                for label, id_, text, meta in conn.execute(sql.format(_marks(len(chunk))), chunk):
-                    metadata = None if meta is None else _decode_metadata(meta)
-                    found[label] = Hit(
-                        id=id_, score=0.0, distance=0.0, text=text, metadata=metadata
-                    )
+            for label, id_, text, meta in conn.execute(sql, (json_list(labels),)):
+                metadata = None if meta is None else _decode_metadata(meta)
+                found[label] = Hit(id=id_, score=0.0, distance=0.0, text=text, metadata=metadata)
         return found
 
-    def vectors(self, labels: np.ndarray) -> np.ndarray:
-        """The stored vectors of ``labels`` (which must all exist), in that order."""
-        plain = labels.tolist()
-        blobs: dict[int, bytes] = {}
-        with self._reader() as conn:
-            for chunk in _chunks(plain):
-                sql = "SELECT label, vector FROM vectors WHERE label IN ({})"
-                blobs.update(conn.execute(sql.format(_marks(len(chunk))), chunk))
-        joined = b"".join(blobs[label] for label in plain)
-        return np.frombuffer(joined, dtype=np.float32).reshape(len(plain), -1)
+    def vectors_of(self, labels: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(labels, vectors)`` of those ``labels`` still stored, in the order asked.
 
-    def some_vectors(self, labels: Sequence[int], dim: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(labels, vectors)`` of those labels that still exist, in the order asked."""
-        blobs: dict[int, bytes] = {}
+        A label names one written version of a document and is never reused, and each vector
+        is read with its own label from the same row: so a document deleted or replaced since
+        the caller read its label is simply left out, and every vector returned belongs to the
+        label beside it (issue 10: assuming all still existed failed queries with ``KeyError``).
+        """
+        plain = labels.tolist()
+        position = {label: i for i, label in enumerate(plain)}
+        vectors = np.empty((len(plain), dim), np.float32)
+        found = np.zeros(len(plain), bool)
+        sql = f"SELECT label, vector FROM vectors WHERE label IN ({_LABELS})"
         with self._reader() as conn:
-            for chunk in _chunks(labels):
-                sql = "SELECT label, vector FROM vectors WHERE label IN ({})"
-                blobs.update(conn.execute(sql.format(_marks(len(chunk))), chunk))
-        found = [label for label in labels if label in blobs]
-        joined = b"".join(blobs[label] for label in found)
-        vectors = np.frombuffer(joined, dtype=np.float32).reshape(len(found), dim)
-        return np.asarray(found, dtype=np.int64), vectors
+            for label, blob in conn.execute(sql, (json_list(plain),)):
+                i = position[label]
+                vectors[i] = np.frombuffer(blob, np.float32)
+                found[i] = True
+        if found.all():
+            return labels, vectors
+        return labels[found], vectors[found]
 
     def get(self, ids: list[str]) -> list[Record]:
         """Records for the ids that exist, in the order asked."""
         found: dict[str, Record] = {}
         with self._reader() as conn:
-            for chunk in _chunks(ids):
-                sql = _RECORDS + " WHERE d.id IN ({})"
-                for row in conn.execute(sql.format(_marks(len(chunk))), chunk):
+            for marks, chunk in id_chunks(ids):
+                for row in conn.execute(f"{_RECORDS} WHERE d.id IN ({marks})", chunk):
                     found[row[0]] = _record(row)
         return [found[id_] for id_ in ids if id_ in found]
 
@@ -369,13 +316,15 @@ class Documents:
         """Up to ``limit`` records ordered by id, strictly after ``after``."""
         sql = _RECORDS + " WHERE d.id > ?"
         params: list[object] = [after if after is not None else ""]
+        cached = True
         if where:
             filter_sql, filter_params = compile_where(where)
+            cached = len(filter_sql) <= CACHEABLE_SQL_LENGTH
             sql += f" AND d.label IN ({filter_sql})"
             params.extend(filter_params)
         sql += " ORDER BY d.id LIMIT ?"
         params.append(limit)
-        with self._reader() as conn:
+        with self._reader(cached=cached) as conn:
             return [_record(row) for row in conn.execute(sql, params)]
 
     def changes_after(self, seq: int, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -395,20 +344,31 @@ class Documents:
                 yield labels, vectors.reshape(len(rows), -1)
                 last = rows[-1][0]
 
-    def lexical_rows(self, batch: int = 8192) -> Iterator[list[tuple[int, str]]]:
-        """Every ``(label, terms)`` of the lexical table, in label order, in batches."""
-        last = -1
+    @contextmanager
+    def lexical_snapshot(self, batch: int = 8192) -> Iterator[Iterator[list[tuple[int, str]]]]:
+        """Every ``(label, terms)`` of the lexical table as of entering, in label order, in
+        batches: one read transaction, begun on entry, so writes committed later are not in it
+        however long the caller takes to read."""
         with self._reader() as conn:
-            while True:
-                rows = conn.execute(
-                    f"SELECT rowid, terms FROM {LEXICAL_TABLE} WHERE rowid > ? "
-                    "ORDER BY rowid LIMIT ?",
-                    (last, batch),
-                ).fetchall()
-                if not rows:
-                    return
-                yield rows
-                last = rows[-1][0]
+            conn.execute("BEGIN")
+            try:
+                conn.execute("SELECT seq FROM state").fetchall()  # the snapshot is taken here
+                yield self._lexical_batches(conn, batch)
+            finally:
+                conn.execute("COMMIT")
+
+    @staticmethod
+    def _lexical_batches(conn: sqlite3.Connection, batch: int) -> Iterator[list[tuple[int, str]]]:
+        last = -1
+        while True:
+            rows = conn.execute(
+                f"SELECT rowid, terms FROM {LEXICAL_TABLE} WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
 
     def lexical_search(
         self,
@@ -427,16 +387,18 @@ class Documents:
             f"WHERE {LEXICAL_TABLE} MATCH ?"
         )
         params: list[object] = [match_expression(terms)]
+        cached = True
         if where:
             filter_sql, filter_params = compile_where(where)
+            cached = len(filter_sql) <= CACHEABLE_SQL_LENGTH
             sql += f" AND rowid IN ({filter_sql})"
             params.extend(filter_params)
         if labels is not None:
-            sql += " AND rowid IN (SELECT value FROM json_each(?))"
-            params.append(_encode(list(labels)))
+            sql += f" AND rowid IN ({_LABELS})"
+            params.append(json_list(labels))
         sql += f" ORDER BY bm25({LEXICAL_TABLE}), rowid LIMIT ?"
         params.append(limit)
-        with self._reader() as conn:
+        with self._reader(cached=cached) as conn:
             rows = conn.execute(sql, params).fetchall()
         return (
             np.fromiter((r[0] for r in rows), np.int64, len(rows)),

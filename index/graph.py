@@ -141,6 +141,19 @@ def exact_top_k(
     return labels[top], np.take_along_axis(top_distances, order, axis=1)
 
 
+def merge_top_k(
+    labels: tuple[np.ndarray, np.ndarray], distances: tuple[np.ndarray, np.ndarray], k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The best k per row of two top-k results ``[queries, <= k]`` (of disjoint labels)."""
+    all_labels = np.concatenate(labels, axis=1)
+    all_distances = np.concatenate(distances, axis=1)
+    order = np.argsort(all_distances, axis=1, kind="stable")[:, :k]
+    return (
+        np.take_along_axis(all_labels, order, axis=1),
+        np.take_along_axis(all_distances, order, axis=1),
+    )
+
+
 def distances(metric: Metric, queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """hnswlib's distance from each query to each vector, computed with numpy."""
     return _distances(metric, queries, vectors)

@@ -17,6 +17,7 @@ from .errors import InvalidArgumentError
 from .filters import check_where
 from .fusion import DEFAULT_CANDIDATES, fuse, rank
 from .graph import distances, scores_of
+from .leases import leased
 from .schemas import Hit
 from .textsearch import TextSearch
 from .validation import check_alpha, check_ef, check_k, check_query_texts, check_vectors
@@ -31,6 +32,7 @@ class HybridSearch(VectorSearch):
         through FTS5, only slower); False on timeout."""
         return self._text.wait(timeout)
 
+    @leased
     def search_text(
         self,
         texts: Sequence[str],
@@ -46,7 +48,6 @@ class HybridSearch(VectorSearch):
         finds known words a typo away (``typos.py``). ``score`` and ``lexical_score`` are the
         BM25 score, ``distance`` is NaN.
         """
-        self._check_open()
         texts = check_query_texts(texts)
         check_k(k)
         where = check_where(where)
@@ -64,6 +65,7 @@ class HybridSearch(VectorSearch):
             )
         return results
 
+    @leased
     def hybrid(
         self,
         texts: Sequence[str],
@@ -80,7 +82,6 @@ class HybridSearch(VectorSearch):
         and ``vectors[i]`` its embedding. ``alpha`` weighs the vector side: 0 ranks by BM25
         only, 1 by the vector only; ``None`` takes the collection's default. ``score`` is the
         fused score; ``lexical_score`` and ``vector_score`` are the raw parts."""
-        self._check_open()
         texts = check_query_texts(texts)
         queries = check_vectors(vectors, self.dim, len(texts))
         check_k(k)
@@ -93,8 +94,8 @@ class HybridSearch(VectorSearch):
         where = check_where(where)
         results = []
         for text, query in zip(texts, queries, strict=True):
-            found = self.hybrid_candidates(
-                text, query, max(candidates, k), where, ef, typo_tolerance=typo_tolerance
+            found = self._hybrid_candidates(
+                text, query, max(candidates, k), where, ef, typo_tolerance
             )
             fused = fuse(found.vector, found.lexical, float(alpha))
             top = rank(found.labels, fused, k)
@@ -115,6 +116,7 @@ class HybridSearch(VectorSearch):
             )
         return results
 
+    @leased
     def hybrid_candidates(
         self,
         text: str,
@@ -130,6 +132,17 @@ class HybridSearch(VectorSearch):
         Arguments are assumed valid (see :meth:`hybrid`); the benchmark calls this directly to
         compare fusion rules on the same candidates.
         """
+        return self._hybrid_candidates(text, query, n, where, ef, typo_tolerance)
+
+    def _hybrid_candidates(
+        self,
+        text: str,
+        query: np.ndarray,
+        n: int,
+        where: dict[str, Any] | None,
+        ef: int | None,
+        typo_tolerance: bool,
+    ) -> Candidates:
         lexical = self._text.search(self._text.query(text, typo_tolerance), n, where)
         with self._graph_search(ef):
             v_labels, v_distances = self._vector_top(query, n, where)
@@ -138,7 +151,7 @@ class HybridSearch(VectorSearch):
         lexical_labels = lexical.labels.tolist()
         only_lexical = [label for label in lexical_labels if label not in in_vector]
         # Their stored vectors: SQLite answers 100 labels ~5x faster than hnswlib's get_items.
-        m_labels, m_vectors = self._docs.some_vectors(only_lexical, self.dim)
+        m_labels, m_vectors = self._docs.vectors_of(np.asarray(only_lexical, np.int64), self.dim)
         m_distances = distances(self.info.metric, query[None], m_vectors)[0]
         labels = np.concatenate([v_labels.astype(np.int64), m_labels])
         dists = np.concatenate([v_distances, m_distances]).astype(np.float64)

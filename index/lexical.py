@@ -39,6 +39,9 @@ from .rwlock import ReadWriteLock
 K1 = 1.2
 B = 0.75
 MIN_IDF = 1e-6
+#: Dead slots (deleted or replaced documents) kept before compacting, as a share of live ones.
+DEAD_SHARE = 0.25
+MIN_DEAD = 1024
 
 
 @dataclass(frozen=True)
@@ -101,8 +104,9 @@ class LexicalIndex:
     Each written batch becomes an immutable segment; a segment at least half the size of the
     one before it is merged into it (the logarithmic method), so there are O(log n) segments
     and ingest does no per-term Python work. Documents occupy *slots* in write order; a deleted
-    document's slot is only marked dead (postings stay, masked out) until dead slots outnumber
-    live ones, then everything is compacted.
+    document's slot is only marked dead (postings stay, masked out) until dead slots pass
+    ``DEAD_SHARE`` of the live ones, then everything is compacted: so replacing documents grows
+    the index by at most that share (issue 10, memory).
     """
 
     def __init__(self) -> None:
@@ -144,7 +148,7 @@ class LexicalIndex:
                 self._slot_terms[slot] = None
             self._changed()
             dead = len(self._slot_terms) - len(self._label_slot)
-            if dead > max(1024, len(self._label_slot)):
+            if dead > max(MIN_DEAD, int(DEAD_SHARE * len(self._label_slot))):
                 self._compact()
 
     def _changed(self) -> None:

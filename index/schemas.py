@@ -128,3 +128,11 @@ class Page(msgspec.Struct, kw_only=True):
     @property
     def has_more(self) -> bool:
         return self.next_after is not None
+
+
+class Compacted(msgspec.Struct, kw_only=True, frozen=True):
+    """What :meth:`Collection.compact` gave back: the collection's bytes on disk before and
+    after (database, its write-ahead log, graph snapshot)."""
+
+    bytes_before: int
+    bytes_after: int

@@ -9,6 +9,13 @@ Layout::
 
 A collection is created under a temporary name and renamed into place, and dropped by renaming
 it away before deleting it, so a crash never leaves half a collection visible.
+
+Concurrency: lookups (``get_collection``, which the service calls on its event loop) take only
+``_mutex``, which guards the in-memory registry and is never held across disk I/O: creating,
+opening or dropping a collection marks its *name* busy, works on disk without the mutex, then
+registers the result. A dropped collection is unreachable at once (lookups raise
+``CollectionNotFoundError``) and closed once the calls in flight on it return (``leases.py``);
+creating the same name again waits for that.
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ import os
 import shutil
 import threading
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, Literal, TypeVar
 
 import msgspec
 
@@ -43,7 +51,7 @@ from .schemas import (
     SearchDefaults,
 )
 from .snapshots import fsync_path
-from .validation import check_collection_name
+from .validation import MAX_COLLECTION_METADATA_DEPTH, check_collection_name, check_nesting
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,12 +61,12 @@ T = TypeVar("T")
 DEFAULT_SNAPSHOT_EVERY = 5_000
 
 
-def _convert(value: T, type_: type[T], param: str) -> T:
-    """Struct constructors do not check bounds; a round trip through msgspec does."""
-    try:
-        return msgspec.convert(msgspec.to_builtins(value), type_)
-    except (msgspec.ValidationError, TypeError) as exc:
-        raise InvalidArgumentError(f"invalid {param} parameters: {exc}", param=param) from None
+@dataclass
+class _Busy:
+    """A name being created, opened or dropped; ``done`` is set when that finishes."""
+
+    kind: Literal["create", "open", "drop"]
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 class Store:
@@ -76,12 +84,14 @@ class Store:
         self._collections_dir = self.path / "collections"
         self._collections_dir.mkdir(parents=True, exist_ok=True)
         self._lock_file = self._acquire_lock()
-        self._mutex = threading.RLock()
-        self._open: dict[str, Collection] = {}
-        self._closed = False
         self._sweep_leftovers()
+        self._mutex = threading.Lock()  # guards the four fields below; never held across I/O
+        self._open: dict[str, Collection] = {}
+        self._unopened: set[str] = set(self._names_on_disk())  # opened on first lookup
+        self._busy: dict[str, _Busy] = {}
+        self._closed = False
 
-    def _acquire_lock(self) -> Any:
+    def _acquire_lock(self) -> IO[str]:
         lock_file = open(self.path / "LOCK", "a+")  # held for the Store's lifetime
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -105,9 +115,18 @@ class Store:
             if entry.name.startswith("."):
                 shutil.rmtree(entry, ignore_errors=True)
 
+    def _names_on_disk(self) -> list[str]:
+        return [
+            entry.name
+            for entry in self._collections_dir.iterdir()
+            if not entry.name.startswith(".") and (entry / Documents.FILENAME).is_file()
+        ]
+
     def _check_open(self) -> None:
         if self._closed:
             raise StoreClosedError("the store is closed")
+
+    # -- creating -----------------------------------------------------------------------------
 
     def create_collection(
         self,
@@ -123,112 +142,233 @@ class Store:
         """Create an empty collection; :class:`CollectionExistsError` if the name is taken.
 
         ``lexical`` (the analyzer) is fixed for the collection's life; ``search`` (default
-        mode and alpha) can change later (:meth:`Collection.configure`).
+        mode and alpha) can change later (:meth:`Collection.configure`). If the name is being
+        dropped, this waits for the drop to finish, then creates.
         """
-        check_collection_name(name)
-        if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 65_536:
-            raise InvalidArgumentError("dim must be an integer from 1 to 65536", param="dim")
-        if metric not in METRICS:
-            raise InvalidArgumentError(
-                f"metric must be one of {', '.join(METRICS)}", param="metric"
-            )
-        hnsw = _convert(hnsw or HnswParams(), HnswParams, "hnsw")
+        info = _collection_info(name, dim, metric, hnsw, metadata, lexical, search)
+        busy = self._claim(name, "create")
         try:
-            metadata = msgspec.json.decode(msgspec.json.encode(metadata or {}), type=dict)
-        except (msgspec.ValidationError, msgspec.EncodeError, TypeError) as exc:
-            raise InvalidArgumentError(
-                f"metadata must be a JSON object: {exc}", param="metadata"
-            ) from None
-        lexical = _convert(lexical or LexicalSettings(), LexicalSettings, "lexical")
-        Analyzer.for_language(lexical.language)  # raises, naming lexical.language, if unknown
-        search = _convert(search or SearchDefaults(), SearchDefaults, "search")
-        info = CollectionInfo(
-            name=name,
-            dim=dim,
-            metric=metric,
-            hnsw=hnsw,
-            metadata=metadata,
-            created_at=now(),
-            lexical=lexical,
-            search=search,
-        )
+            collection = self._create(info)
+        except BaseException:
+            self._release(name, busy, None)
+            raise
+        self._release(name, busy, collection)
+        return collection
+
+    def _claim(self, name: str, kind: Literal["create", "open"]) -> _Busy:
+        """Mark a name that does not exist yet (create) or is not open yet (open) busy."""
+        while True:
+            with self._mutex:
+                self._check_open()
+                other = self._busy.get(name)
+                if other is None:
+                    exists = name in self._open or name in self._unopened
+                    if kind == "create" and exists:
+                        raise CollectionExistsError(
+                            f"collection {name!r} already exists", param="name"
+                        )
+                    busy = self._busy[name] = _Busy(kind)
+                    return busy
+            other.done.wait()  # a create, open or drop of this name: see how it ends
+
+    def _release(self, name: str, busy: _Busy, collection: Collection | None) -> None:
+        """Register what a create or open produced (nothing if it failed); free the name."""
         with self._mutex:
-            self._check_open()
-            final = self._collections_dir / name
-            if final.exists():
-                raise CollectionExistsError(f"collection {name!r} already exists", param="name")
-            tmp = self._collections_dir / f".new-{name}-{uuid.uuid4().hex}"
-            tmp.mkdir()
+            del self._busy[name]
+            closed = self._closed
+            if collection is not None and not closed:
+                self._open[name] = collection
+        try:
+            if collection is not None and closed:  # the store's close() waits for ``done``
+                collection.close()
+                raise StoreClosedError("the store is closed")
+        finally:
+            busy.done.set()
+
+    def _create(self, info: CollectionInfo) -> Collection:
+        final = self._collections_dir / info.name
+        if final.exists():  # not a collection: a stray directory someone made
+            raise CollectionExistsError(f"collection {info.name!r} already exists", param="name")
+        tmp = self._collections_dir / f".new-{info.name}-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
             Documents.create(tmp, info).close()
             fsync_path(tmp)
             os.rename(tmp, final)
-            fsync_path(self._collections_dir)
-            return self._load(name)
-
-    def get_collection(self, name: str) -> Collection:
-        """The open collection ``name``; raises :class:`CollectionNotFoundError`."""
-        check_collection_name(name)
-        with self._mutex:
-            self._check_open()
-            collection = self._open.get(name)
-            if collection is None:
-                if not (self._collections_dir / name / Documents.FILENAME).is_file():
-                    raise CollectionNotFoundError(
-                        f"collection {name!r} does not exist", param="name"
-                    )
-                collection = self._load(name)
-            return collection
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        fsync_path(self._collections_dir)
+        return self._load(info.name)
 
     def _load(self, name: str) -> Collection:
         directory = self._collections_dir / name
-        collection = Collection(
-            directory, Documents(directory), snapshot_every=self._snapshot_every
-        )
-        self._open[name] = collection
+        return Collection(directory, Documents(directory), snapshot_every=self._snapshot_every)
+
+    # -- looking up ---------------------------------------------------------------------------
+
+    def get_collection(self, name: str) -> Collection:
+        """The open collection ``name``; raises :class:`CollectionNotFoundError`.
+
+        A dictionary lookup once the collection is open; the first lookup of a collection
+        that is on disk but not open yet opens it (``list_collections`` opens them all).
+        """
+        check_collection_name(name)
+        while True:
+            with self._mutex:
+                self._check_open()
+                collection = self._open.get(name)
+                if collection is not None:
+                    return collection
+                other = self._busy.get(name)
+                if other is None and name in self._unopened:
+                    busy = self._busy[name] = _Busy("open")
+                    self._unopened.discard(name)
+                    break
+            if other is None or other.kind != "open":  # unknown, being created or dropped
+                raise CollectionNotFoundError(f"collection {name!r} does not exist", param="name")
+            other.done.wait()
+        try:
+            collection = self._load(name)
+        except BaseException:
+            with self._mutex:
+                self._unopened.add(name)
+            self._release(name, busy, None)
+            raise
+        self._release(name, busy, collection)
         return collection
 
     def list_collections(self) -> list[CollectionInfo]:
-        """Every collection's creation parameters, by name."""
+        """Every collection's creation parameters, by name (opening those not open yet)."""
         with self._mutex:
             self._check_open()
-            names = sorted(
-                entry.name
-                for entry in self._collections_dir.iterdir()
-                if not entry.name.startswith(".") and (entry / Documents.FILENAME).is_file()
-            )
-            return [self.get_collection(name).info for name in names]
+            names = sorted({*self._open, *self._unopened})
+        infos = []
+        for name in names:
+            try:
+                infos.append(self.get_collection(name).info)
+            except CollectionNotFoundError:  # dropped meanwhile
+                continue
+        return infos
+
+    # -- dropping and closing -----------------------------------------------------------------
 
     def drop_collection(self, name: str) -> None:
-        """Delete a collection and its files; raises :class:`CollectionNotFoundError`."""
-        collection = self.get_collection(name)
-        with self._mutex:
-            self._open.pop(name, None)
-            graveyard = self._collections_dir / f".drop-{name}-{uuid.uuid4().hex}"
-            collection.close(snapshot=False)
-            os.rename(collection.directory, graveyard)
-            fsync_path(self._collections_dir)
-        # Gone from view once renamed; deleting gigabytes need not hold up other lookups (the
-        # service looks collections up on its event loop). A crash here leaves a dot-directory
-        # that the next start sweeps away.
+        """Delete a collection and its files; raises :class:`CollectionNotFoundError`.
+
+        The collection is unreachable as soon as this starts; it is closed (and its files
+        removed) once the calls in flight on it have returned.
+        """
+        check_collection_name(name)
+        while True:
+            with self._mutex:
+                self._check_open()
+                other = self._busy.get(name)
+                if other is None:
+                    collection = self._open.pop(name, None)
+                    if collection is None and name not in self._unopened:
+                        raise CollectionNotFoundError(
+                            f"collection {name!r} does not exist", param="name"
+                        )
+                    self._unopened.discard(name)
+                    busy = self._busy[name] = _Busy("drop")
+                    break
+                if other.kind != "open":  # being created or dropped: not there (yet, any more)
+                    raise CollectionNotFoundError(
+                        f"collection {name!r} does not exist", param="name"
+                    )
+            other.done.wait()
+        graveyard = None
+        try:
+            graveyard = self._bury(name, collection)
+        finally:
+            kept = graveyard is None and (self._collections_dir / name).is_dir()
+            with self._mutex:
+                if kept:  # not dropped after all: reopened on the next lookup
+                    self._unopened.add(name)
+                del self._busy[name]
+                busy.done.set()
+        # Gone from view once renamed; deleting gigabytes need not hold anything up. A crash
+        # here leaves a dot-directory that the next start sweeps away.
         shutil.rmtree(graveyard, ignore_errors=True)
 
+    def _bury(self, name: str, collection: Collection | None) -> Path:
+        """Close (after the calls in flight) and rename the collection's directory away."""
+        if collection is not None:
+            collection.close(snapshot=False, dropped=True)
+        graveyard = self._collections_dir / f".drop-{name}-{uuid.uuid4().hex}"
+        os.rename(self._collections_dir / name, graveyard)
+        fsync_path(self._collections_dir)
+        return graveyard
+
     def close(self) -> None:
-        """Snapshot and close every collection, then release the directory lock."""
+        """Snapshot and close every collection (each after the calls in flight on it), wait
+        for creates and drops under way, then release the directory lock."""
         with self._mutex:
             if self._closed:
                 return
             self._closed = True
-            for collection in self._open.values():
-                try:
-                    collection.close()
-                except Exception:
-                    log.exception("closing collection %s failed", collection.name)
+            collections = list(self._open.values())
             self._open.clear()
-            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
-            self._lock_file.close()
+            pending = list(self._busy.values())
+        for collection in collections:
+            try:
+                collection.close()
+            except Exception:
+                log.exception("closing collection %s failed", collection.name)
+        for busy in pending:
+            busy.done.wait()
+        fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+        self._lock_file.close()
 
     def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _collection_info(
+    name: str,
+    dim: int,
+    metric: Metric,
+    hnsw: HnswParams | None,
+    metadata: dict[str, Any] | None,
+    lexical: LexicalSettings | None,
+    search: SearchDefaults | None,
+) -> CollectionInfo:
+    """Check a new collection's parameters whole, before anything touches the disk."""
+    check_collection_name(name)
+    if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 65_536:
+        raise InvalidArgumentError("dim must be an integer from 1 to 65536", param="dim")
+    if metric not in METRICS:
+        raise InvalidArgumentError(f"metric must be one of {', '.join(METRICS)}", param="metric")
+    hnsw = _convert(hnsw or HnswParams(), HnswParams, "hnsw")
+    check_nesting(metadata, MAX_COLLECTION_METADATA_DEPTH, "metadata")
+    try:
+        metadata = msgspec.json.decode(msgspec.json.encode(metadata or {}), type=dict)
+    except (msgspec.ValidationError, msgspec.EncodeError, TypeError) as exc:
+        raise InvalidArgumentError(
+            f"metadata must be a JSON object: {exc}", param="metadata"
+        ) from None
+    lexical = _convert(lexical or LexicalSettings(), LexicalSettings, "lexical")
+    Analyzer.for_language(lexical.language)  # raises, naming lexical.language, if unknown
+    search = _convert(search or SearchDefaults(), SearchDefaults, "search")
+    return CollectionInfo(
+        name=name,
+        dim=dim,
+        metric=metric,
+        hnsw=hnsw,
+        metadata=metadata,
+        created_at=now(),
+        lexical=lexical,
+        search=search,
+    )
+
+
+def _convert(value: T, type_: type[T], param: str) -> T:
+    """Struct constructors do not check bounds; a round trip through msgspec does."""
+    try:
+        return msgspec.convert(msgspec.to_builtins(value), type_)
+    except (msgspec.ValidationError, TypeError) as exc:
+        raise InvalidArgumentError(f"invalid {param} parameters: {exc}", param=param) from None

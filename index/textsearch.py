@@ -1,14 +1,19 @@
 """A collection's lexical side: FTS5 in SQLite (durable) plus the in-memory accelerator.
 
 The accelerator (:class:`lexical.LexicalIndex`) is built from the FTS5 table in a background
-thread when the collection opens; the thread holds the collection's write lock meanwhile, so no
-write can slip between what it read and what it applies next. Until it is ready, lexical top-N
-comes from FTS5's ``bm25()``, which ranks identically (same tokens, same formula), only slower.
-After that, each committed write is applied to it under the same write lock, as to the graph.
+thread when the collection opens. Writes go on meanwhile (issue 10: they used to wait seconds
+behind the build, which held the write lock): under the write lock, so between two writes, the
+builder pins a read snapshot of the FTS5 table and starts recording every write committed after
+it; it then reads the snapshot without any lock, and finally, under the write lock again,
+replays what was recorded and takes over. No write is missed (it is either in the snapshot or
+recorded) nor applied twice. Until it is ready, lexical top-N comes from FTS5's ``bm25()``,
+which ranks identically (same tokens, same formula), only slower. After that, each committed
+write is applied to it under the write lock, as to the graph.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -19,7 +24,9 @@ import numpy as np
 
 from .analysis import Analyzer
 from .documents import Documents
+from .errors import IndexStoreError
 from .filters import compile_predicate
+from .leases import Leases
 from .lexical import LexicalIndex, LexicalQuery, Scores, top_n
 from .typos import TYPO_WEIGHT, Lexicon
 
@@ -54,38 +61,62 @@ class TextSearch:
         self._index = LexicalIndex()
         self._lexicon: Lexicon | None = None
         self._ready = threading.Event()
+        #: Writes committed after the builder's snapshot, replayed when it finishes.
+        self._pending: list[tuple[np.ndarray, list[str], np.ndarray, list[str]]] | None = None
 
     # -- building and writes (the caller holds the collection's write lock) -------------------
 
-    def start(self, write_lock: threading.Lock, is_closed: Callable[[], bool]) -> None:
+    def start(self, write_lock: threading.Lock, leases: Leases) -> None:
+        """Build the accelerator on a thread, holding a lease (closing waits for it, and it
+        stops early once closing begins)."""
+
         def build() -> None:
-            with write_lock:
-                if is_closed():
-                    return
-                started = time.perf_counter()
-                try:
-                    index = LexicalIndex()
-                    for rows in self._docs.lexical_rows():
-                        index.add([label for label, _ in rows], [terms for _, terms in rows])
-                    words = self._docs.lexicon()
-                    lexicon = None
-                    if words is not None:
-                        lexicon = Lexicon()
-                        lexicon.add(words)
-                except Exception:
-                    log.exception("collection %s: lexical accelerator not built", self._name)
-                    return
-                self._index = index
-                self._lexicon = lexicon
-                self._ready.set()
-                log.info(
-                    "collection %s: lexical index of %d documents built in %.3f s",
-                    self._name,
-                    index.size,
-                    time.perf_counter() - started,
-                )
+            try:
+                with leases.hold():
+                    self._build(write_lock, leases)
+            except IndexStoreError:  # closed before the thread ran
+                return
+            except Exception:
+                log.exception("collection %s: lexical accelerator not built", self._name)
+            finally:
+                with write_lock:
+                    self._pending = None
 
         threading.Thread(target=build, name=f"lexical-{self._name}", daemon=True).start()
+
+    def _build(self, write_lock: threading.Lock, leases: Leases) -> None:
+        started = time.perf_counter()
+        index = LexicalIndex()
+        with contextlib.ExitStack() as reading:
+            with write_lock:  # between two writes: each is in the snapshot or recorded
+                batches = reading.enter_context(self._docs.lexical_snapshot())
+                self._pending = []
+            for rows in batches:
+                if leases.retiring:
+                    return
+                index.add([label for label, _ in rows], [terms for _, terms in rows])
+        # The lexicon only grows: read after the snapshot, plus the words of the writes
+        # recorded since, it holds every word (collections from before it have none).
+        words = self._docs.lexicon()
+        lexicon = None
+        if words is not None:
+            lexicon = Lexicon()
+            lexicon.add(words)
+        with write_lock:
+            for labels, terms, removed, new_words in self._pending or []:
+                index.remove(removed.tolist())
+                index.add(labels.tolist(), terms)
+                if lexicon is not None:
+                    lexicon.add(new_words)
+            self._index = index
+            self._lexicon = lexicon
+            self._ready.set()
+        log.info(
+            "collection %s: lexical index of %d documents built in %.3f s",
+            self._name,
+            index.size,
+            time.perf_counter() - started,
+        )
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._ready.wait(timeout)
@@ -101,12 +132,14 @@ class TextSearch:
         removed: np.ndarray,
         words: Sequence[str] = (),
     ) -> None:
-        if not self._ready.is_set():
-            return  # the builder, which holds the write lock, has not read SQLite yet
-        self._index.remove(removed.tolist())
-        self._index.add(labels.tolist(), terms)
-        if self._lexicon is not None:
-            self._lexicon.add(words)
+        if self._ready.is_set():
+            self._index.remove(removed.tolist())
+            self._index.add(labels.tolist(), terms)
+            if self._lexicon is not None:
+                self._lexicon.add(words)
+        elif self._pending is not None:  # committed after the builder's snapshot
+            self._pending.append((labels, list(terms), removed, list(words)))
+        # else the builder has not taken its snapshot yet, which will hold this write
 
     def new_words(self, words: Iterable[str]) -> list[str]:
         """The distinct ``words`` the lexicon may lack (all of them until it is loaded)."""

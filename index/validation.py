@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from .errors import InvalidArgumentError
+from .filters import INT64_MAX, INT64_MIN
 from .schemas import Metadata
 
 MAX_ID_LENGTH = 256
 MAX_K = 10_000
 MAX_METADATA_KEY_LENGTH = 256
+#: Nesting levels of a collection's own (free-form, stored verbatim) metadata, itself included.
+MAX_COLLECTION_METADATA_DEPTH = 32
 COLLECTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 _SCALARS = (str, int, float, bool)
@@ -57,7 +60,8 @@ def check_vectors(
 ) -> np.ndarray:
     """Return a C-contiguous float32 ``[n, dim]`` array, or raise naming the first bad row."""
     try:
-        array = np.asarray(vectors, dtype=np.float32)
+        with np.errstate(over="ignore"):  # beyond float32's range is infinite: refused below
+            array = np.asarray(vectors, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(
             f"{param} must be a 2-D array of numbers: {exc}", param=param
@@ -94,7 +98,9 @@ def check_texts(texts: Sequence[str | None] | None, n: int) -> list[str | None]:
     return list(texts)
 
 
-def check_metadatas(metadatas: Sequence[Metadata | None] | None, n: int) -> list[Metadata | None]:
+def check_metadatas(
+    metadatas: Sequence[Mapping[str, Any] | None] | None, n: int
+) -> list[Metadata | None]:
     if metadatas is None:
         return [None] * n
     if len(metadatas) != n:
@@ -136,6 +142,10 @@ def _check_scalar(value: Any, where: str) -> None:
         )
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidArgumentError(f"{where} must be a finite number", param=where)
+    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:  # SQLite's integers
+        raise InvalidArgumentError(
+            f"{where} is outside the 64-bit integer range (-2**63 to 2**63 - 1)", param=where
+        )
 
 
 def check_k(k: Any) -> None:
@@ -160,3 +170,18 @@ def check_query_texts(texts: Any) -> list[str]:
         if not isinstance(text, str):
             raise InvalidArgumentError(f"texts[{i}] must be a string", param=f"texts[{i}]")
     return list(texts)
+
+
+def check_nesting(value: Any, limit: int, param: str) -> None:
+    """Refuse JSON-like ``value`` nested more than ``limit`` objects/lists deep (iteratively:
+    a deep value must not overflow the stack while it is being refused)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= limit:
+                raise InvalidArgumentError(
+                    f"{param} is nested more than {limit} levels deep", param=param
+                )
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)

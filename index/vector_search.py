@@ -14,7 +14,8 @@ import numpy as np
 
 from .documents import Documents
 from .filters import check_where, compile_predicate
-from .graph import Graph, exact_top_k, score_function
+from .graph import Graph, exact_top_k, merge_top_k, score_function
+from .leases import Leases, leased
 from .rwlock import ReadWriteLock
 from .schemas import CollectionInfo, Hit
 from .validation import check_ef, check_k, check_vectors
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 #: A filter matching at most this many documents is answered exactly, by brute force over
 #: their stored vectors; HNSW restricted to a small set is slower and misses neighbours.
 BRUTE_FORCE_MAX = 5_000
+#: Vectors an exact search reads and scores at a time.
+EXACT_CHUNK = 4_096
 
 
 class CollectionState:
@@ -33,6 +36,7 @@ class CollectionState:
     _docs: Documents
     _graph: Graph
     _graph_lock: ReadWriteLock
+    _leases: Leases
 
     @property
     def name(self) -> str:
@@ -42,11 +46,9 @@ class CollectionState:
     def dim(self) -> int:
         return self.info.dim
 
-    def _check_open(self) -> None:
-        raise NotImplementedError
-
 
 class VectorSearch(CollectionState):
+    @leased
     def query(
         self,
         vectors: Any,
@@ -63,7 +65,6 @@ class VectorSearch(CollectionState):
         2. else, when at most ``BRUTE_FORCE_MAX`` documents match: exact search over them;
         3. else HNSW restricted to the matching set.
         """
-        self._check_open()
         queries = check_vectors(vectors, self.dim)
         check_k(k)
         check_ef(ef)
@@ -142,11 +143,20 @@ class VectorSearch(CollectionState):
     def _exact_top(
         self, queries: np.ndarray, k: int, labels: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        if not len(labels):
-            empty = np.empty((len(queries), 0))
-            return empty.astype(np.uint64), empty.astype(np.float32)
-        vectors = self._docs.vectors(labels)
-        return exact_top_k(self.info.metric, queries, labels, vectors, k)
+        """Exact top-k among ``labels``; labels whose document is gone by the time its vector
+        is read are left out. Vectors are read and scored ``EXACT_CHUNK`` at a time, so the
+        transient arrays stay small whatever the number of labels (issue 10, memory)."""
+        best_labels = np.empty((len(queries), 0), np.uint64)
+        best_distances = np.empty((len(queries), 0), np.float32)
+        for start in range(0, len(labels), EXACT_CHUNK):
+            found, vectors = self._docs.vectors_of(labels[start : start + EXACT_CHUNK], self.dim)
+            top_labels, top_distances = exact_top_k(self.info.metric, queries, found, vectors, k)
+            if best_labels.shape[1]:
+                top_labels, top_distances = merge_top_k(
+                    (best_labels, top_labels), (best_distances, top_distances), k
+                )
+            best_labels, best_distances = top_labels, top_distances
+        return best_labels, best_distances
 
     def _vector_top(
         self, query: np.ndarray, k: int, where: dict[str, Any] | None

@@ -20,11 +20,9 @@ import httpx
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
 
 from index import StoreLockedError
 from service.access_log import AccessLog
-from service.apidocs import docs_router, render_plugins
 from service.auth import BearerAuth
 from service.batches import BatchService
 from service.collections import CollectionService
@@ -33,7 +31,10 @@ from service.embeddings import EmbeddingService
 from service.files import FileStore
 from service.finetune import FineTuningService
 from service.handlers import handle_exception
+from service.json_body import JSONBodyRequest
+from service.memory import tune_allocator
 from service.metrics import Metrics
+from service.openapi import openapi_config
 from service.proxy import Forwarder, open_session
 from service.routes import ROUTES
 from service.settings import Settings
@@ -78,6 +79,7 @@ def create_app(settings: Settings) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        tune_allocator()  # before any thread exists: see service/memory.py
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         async with AsyncExitStack() as resources:
             # First, so a second server on the same data directory stops before touching it.
@@ -134,13 +136,9 @@ def create_app(settings: Settings) -> Litestar:
         },
         middleware=middleware,
         exception_handlers={Exception: handle_exception},
+        request_class=JSONBodyRequest,
         request_max_body_size=int(settings.max_body_mb * 1024 * 1024),
-        openapi_config=OpenAPIConfig(
-            title="semsearch",
-            version=__version__,
-            render_plugins=render_plugins(),
-            openapi_router=docs_router(),
-        ),
+        openapi_config=openapi_config(__version__, bearer_auth=bool(settings.api_keys)),
         logging_config=None,
         debug=False,
     )

@@ -22,10 +22,12 @@ from index import (
 
 
 class ErrorDetail(msgspec.Struct, kw_only=True):
+    """OpenAI's error object; all four keys are always sent (``param``/``code`` may be null)."""
+
     message: str
     type: str
-    param: str | None = None
-    code: str | None = None
+    param: str | None
+    code: str | None
 
 
 class ErrorBody(msgspec.Struct, kw_only=True):

@@ -86,6 +86,15 @@ class CollectionList(msgspec.Struct, kw_only=True):
     object: str = "list"
 
 
+class Compacted(msgspec.Struct, kw_only=True):
+    """The answer to ``POST /collections/{name}/compact``: the collection's bytes on disk."""
+
+    name: str
+    bytes_before: int
+    bytes_after: int
+    object: str = "collection.compaction"
+
+
 class Deleted(msgspec.Struct, kw_only=True):
     id: str
     object: str

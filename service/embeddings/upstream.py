@@ -208,6 +208,8 @@ class UpstreamClient:
                     return response
                 if response.status_code != 429 and response.status_code < 500:
                     self._metrics.upstream_errors.inc(kind=str(response.status_code))
+                    if response.status_code in (401, 403):
+                        raise self._refused(response)
                     raise self._passthrough(response)
                 reason = str(response.status_code)
                 retryable = idempotent or response.status_code == 429
@@ -226,6 +228,17 @@ class UpstreamClient:
             logger.info("upstream %s; retry %d in %.2fs", reason, attempt + 1, delay)
             await asyncio.sleep(min(delay, settings.upstream_backoff_max))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _refused(self, response: httpx.Response) -> UpstreamError:
+        """A 401/403 is about *our* upstream key, not the client's: passed on as is, it would
+        read as if the client's own semsearch key were wrong (issue 10). A 502 that says so,
+        with the upstream's words for the operator."""
+        said = self._passthrough(response).message
+        return UpstreamError(
+            f"the upstream refused the server's API key ({response.status_code}: {said}); "
+            "the server's operator must fix SEMSEARCH_UPSTREAM_API_KEY",
+            code="upstream_authentication_failed",
+        )
 
     def _passthrough(self, response: httpx.Response) -> UpstreamStatusError:
         """The upstream's own status and message, with our upstream key scrubbed out of it."""

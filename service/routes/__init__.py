@@ -2,6 +2,7 @@
 
 from service.routes.batches import cancel_batch, create_batch, list_batches, retrieve_batch
 from service.routes.collections import (
+    compact_collection,
     create_collection,
     delete_collection,
     get_collection,
@@ -10,8 +11,10 @@ from service.routes.collections import (
 )
 from service.routes.documents import (
     delete_document,
+    delete_document_under_delete,
     delete_documents,
     get_document,
+    get_document_under_delete,
     list_documents,
     query,
     upsert_documents,
@@ -47,11 +50,14 @@ ROUTES = [
     get_collection,
     update_collection,
     delete_collection,
+    compact_collection,
     upsert_documents,
     list_documents,
     get_document,
     delete_document,
     delete_documents,
+    get_document_under_delete,
+    delete_document_under_delete,
     query,
     create_file,
     list_files,

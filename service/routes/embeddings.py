@@ -7,14 +7,20 @@ from litestar import Response, post
 from service.embeddings import EmbeddingService
 from service.embeddings.schemas import (
     CreateEmbeddingRequest,
+    CreateEmbeddingResponse,
     embedding_response,
     json_encoder,
     split_input,
 )
 from service.errors import InvalidRequestError
+from service.openapi import COMMON, UPSTREAM, answers
 
 
-@post("/v1/embeddings", status_code=200)
+@post(
+    "/v1/embeddings",
+    status_code=200,
+    responses=answers(CreateEmbeddingResponse, *COMMON, *UPSTREAM, 404, 413, 503),
+)
 async def create_embedding(
     data: CreateEmbeddingRequest, embeddings: EmbeddingService
 ) -> Response[bytes]:

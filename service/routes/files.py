@@ -6,6 +6,7 @@ import asyncio
 from typing import Annotated, Any, Literal
 
 from litestar import Request, Response, delete, get, post
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Schema
 from litestar.params import Parameter
 from litestar.response import File
 
@@ -26,7 +27,21 @@ from service.files.schemas import (
     json_encoder,
 )
 from service.finetune import FineTuningService
+from service.openapi import COMMON, UPSTREAM, answers, operation_class
 from service.settings import Settings
+
+_UPLOAD = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["file", "purpose"],
+    properties={
+        "file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY),
+        "purpose": Schema(type=OpenAPIType.STRING, enum=list(UPLOAD_PURPOSES)),
+        "expires_after[anchor]": Schema(type=OpenAPIType.STRING, enum=["created_at"]),
+        "expires_after[seconds]": Schema(
+            type=OpenAPIType.INTEGER, minimum=MIN_EXPIRY_SECONDS, maximum=MAX_EXPIRY_SECONDS
+        ),
+    },
+)
 
 
 def _json(body: object) -> Response[bytes]:
@@ -58,7 +73,13 @@ def _expires_after(fields: dict[str, str]) -> int | None:
 
 # The body limit is this route's own (SEMSEARCH_MAX_FILE_MB, counted while streaming), so
 # Litestar's app-wide SEMSEARCH_MAX_BODY_MB is lifted here.
-@post("/v1/files", status_code=200, request_max_body_size=None)
+@post(
+    "/v1/files",
+    status_code=200,
+    request_max_body_size=None,
+    operation_class=operation_class(multipart=_UPLOAD),
+    responses=answers(OpenAIFile, *COMMON, 413),
+)
 async def create_file(request: Request[Any, Any, Any], files: FileStore) -> Response[bytes]:
     """Upload one file (multipart ``file`` + ``purpose``); fine-tune JSONL is checked."""
     settings: Settings = request.app.state.settings
@@ -95,7 +116,7 @@ async def create_file(request: Request[Any, Any, Any], files: FileStore) -> Resp
     return _json(info)
 
 
-@get("/v1/files")
+@get("/v1/files", responses=answers(ListFilesResponse, *COMMON))
 async def list_files(
     files: FileStore,
     purpose: str | None = None,
@@ -115,7 +136,7 @@ async def list_files(
     return _json(body)
 
 
-@get("/v1/files/{file_id:str}")
+@get("/v1/files/{file_id:str}", responses=answers(OpenAIFile, *COMMON, *UPSTREAM, 404))
 async def retrieve_file(
     file_id: str, files: FileStore, fine_tuning: FineTuningService, batches: BatchService
 ) -> Response[bytes]:
@@ -131,7 +152,10 @@ async def retrieve_file(
     return _json(info)
 
 
-@get("/v1/files/{file_id:str}/content")
+@get(
+    "/v1/files/{file_id:str}/content",
+    responses=answers(bytes, *COMMON, *UPSTREAM, 404, media_type="application/octet-stream"),
+)
 async def download_file(
     file_id: str, files: FileStore, fine_tuning: FineTuningService, batches: BatchService
 ) -> File | Response[bytes]:
@@ -166,7 +190,11 @@ def _header_safe(filename: str) -> str:
     return "".join(c for c in filename if " " <= c <= "~" and c not in '"\\') or "file"
 
 
-@delete("/v1/files/{file_id:str}", status_code=200)
+@delete(
+    "/v1/files/{file_id:str}",
+    status_code=200,
+    responses=answers(DeleteFileResponse, *COMMON, 404),
+)
 async def delete_file(file_id: str, files: FileStore) -> Response[bytes]:
     await files.run(files.delete, file_id)
     return _json(DeleteFileResponse(id=file_id, deleted=True))

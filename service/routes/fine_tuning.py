@@ -11,11 +11,13 @@ from service.errors import InvalidRequestError
 from service.finetune import FineTuningService
 from service.finetune.schemas import (
     CreateFineTuningJobRequest,
+    FineTuningJob,
     ListCheckpointsResponse,
     ListEventsResponse,
     ListJobsResponse,
     json_encoder,
 )
+from service.openapi import COMMON, UPSTREAM, answers
 
 Limit = Annotated[int, Parameter(ge=1, le=1000)]
 
@@ -24,7 +26,11 @@ def _json(body: object) -> Response[bytes]:
     return Response(json_encoder.encode(body), media_type="application/json")
 
 
-@post("/v1/fine_tuning/jobs", status_code=200)
+@post(
+    "/v1/fine_tuning/jobs",
+    status_code=200,
+    responses=answers(FineTuningJob, *COMMON, *UPSTREAM, 404, 413, 503),
+)
 async def create_job(
     data: CreateFineTuningJobRequest, fine_tuning: FineTuningService
 ) -> Response[bytes]:
@@ -49,7 +55,7 @@ def metadata_filter(request: Request[Any, Any, Any]) -> dict[str, str] | None:
     return wanted or None
 
 
-@get("/v1/fine_tuning/jobs")
+@get("/v1/fine_tuning/jobs", responses=answers(ListJobsResponse, *COMMON))
 async def list_jobs(
     request: Request[Any, Any, Any],
     fine_tuning: FineTuningService,
@@ -63,17 +69,27 @@ async def list_jobs(
     return _json(ListJobsResponse(data=jobs, has_more=has_more))
 
 
-@get("/v1/fine_tuning/jobs/{fine_tuning_job_id:str}")
+@get(
+    "/v1/fine_tuning/jobs/{fine_tuning_job_id:str}",
+    responses=answers(FineTuningJob, *COMMON, *UPSTREAM, 404),
+)
 async def retrieve_job(fine_tuning_job_id: str, fine_tuning: FineTuningService) -> Response[bytes]:
     return _json(await fine_tuning.get(fine_tuning_job_id))
 
 
-@post("/v1/fine_tuning/jobs/{fine_tuning_job_id:str}/cancel", status_code=200)
+@post(
+    "/v1/fine_tuning/jobs/{fine_tuning_job_id:str}/cancel",
+    status_code=200,
+    responses=answers(FineTuningJob, *COMMON, *UPSTREAM, 404),
+)
 async def cancel_job(fine_tuning_job_id: str, fine_tuning: FineTuningService) -> Response[bytes]:
     return _json(await fine_tuning.cancel(fine_tuning_job_id))
 
 
-@get("/v1/fine_tuning/jobs/{fine_tuning_job_id:str}/events")
+@get(
+    "/v1/fine_tuning/jobs/{fine_tuning_job_id:str}/events",
+    responses=answers(ListEventsResponse, *COMMON, *UPSTREAM, 404),
+)
 async def list_events(
     fine_tuning_job_id: str,
     fine_tuning: FineTuningService,
@@ -84,7 +100,10 @@ async def list_events(
     return _json(ListEventsResponse(data=events, has_more=has_more))
 
 
-@get("/v1/fine_tuning/jobs/{fine_tuning_job_id:str}/checkpoints")
+@get(
+    "/v1/fine_tuning/jobs/{fine_tuning_job_id:str}/checkpoints",
+    responses=answers(ListCheckpointsResponse, *COMMON, *UPSTREAM, 404),
+)
 async def list_checkpoints(
     fine_tuning_job_id: str,
     fine_tuning: FineTuningService,

@@ -75,6 +75,11 @@ class ServerProcess:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
+    @property
+    def alive(self) -> bool:
+        """Started and not exited (a soak checks the process outlived the load)."""
+        return self._proc is not None and self._proc.poll() is None
+
     def start(self, timeout: float = 30.0) -> ServerProcess:
         command = [sys.executable, "-m", "service.cli", "serve", "--port", "0"]
         command += ["--data-dir", str(self.data_dir), *self.args]

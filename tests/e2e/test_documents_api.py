@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 
@@ -214,3 +215,41 @@ def test_request_limits(start_server) -> None:
     api.error(413, "POST", "/collections/limits/documents", {"documents": big})
     assert api.ok("GET", "/collections/limits")["count"] == 0
     api.close()
+
+
+ODD_IDS = [
+    pytest.param("a/b", id="slash"),
+    pytest.param("/leading", id="leading-slash"),
+    pytest.param("trailing/", id="trailing-slash"),
+    pytest.param("a//b", id="double-slash"),
+    pytest.param("a/../b", id="dot-dot-inside"),
+    pytest.param("delete", id="delete"),
+    pytest.param("delete/x", id="under-delete"),
+    pytest.param("..", id="dot-dot"),
+    pytest.param("%2F", id="percent"),
+    pytest.param("a?b#c d", id="query-fragment-space"),
+    pytest.param("ü/ß", id="non-ascii"),
+]
+
+
+def path_segment(id_: str) -> str:
+    """As the README says: percent-encode the id; ``.``/``..`` as ``%2E``/``%2E%2E``."""
+    return "%2E" * len(id_) if id_ in (".", "..") else quote(id_, safe="")
+
+
+@pytest.mark.parametrize("id_", ODD_IDS)
+def test_ids_with_slashes_and_more_work_by_url(api: Search, id_: str) -> None:
+    """Issue 10: an id with ``/`` could be written but not read or deleted by URL."""
+    api.create(name := f"docs-{next(_names)}")
+    api.upsert(name, [{"id": id_, "text": "odd id"}, {"id": "other", "text": "neighbour"}])
+    url = f"/collections/{name}/documents/{path_segment(id_)}"
+    assert api.ok("GET", url)["id"] == id_
+    if "/" in id_ and "/." not in id_ and "?" not in id_:  # a raw slash works too
+        assert api.ok("GET", f"/collections/{name}/documents/{id_}")["id"] == id_
+    assert api.ok("DELETE", url) == {"id": id_, "object": "document", "deleted": True}
+    api.error(404, "GET", url)
+    assert api.ids(name) == ["other"]
+
+
+def test_a_document_id_that_is_not_utf8_is_400(api: Search, col: str) -> None:
+    assert api.error(400, "GET", f"/collections/{col}/documents/%FF")["param"] == "id"

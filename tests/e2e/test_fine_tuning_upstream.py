@@ -331,6 +331,20 @@ def test_upstream_errors_are_mapped(client: OpenAI, upstream: FakeOpenAI) -> Non
     assert client.fine_tuning.jobs.retrieve(job.id).status == "queued"
 
 
+def test_upstream_refusing_our_key_is_502(client: OpenAI, upstream: FakeOpenAI) -> None:
+    """A 401/403 from the upstream is about the server's key, not the client's (issue 10)."""
+    train = client.files.create(file=("chat.jsonl", CHAT), purpose="fine-tune")
+    job = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=train.id)
+    for status in (401, 403):
+        upstream.failures = [status]
+        with pytest.raises(openai.APIStatusError) as info:
+            client.fine_tuning.jobs.retrieve(job.id)
+        assert info.value.status_code == 502
+        body = info.value.body
+        assert isinstance(body, dict) and body["code"] == "upstream_authentication_failed"
+        assert "upstream" in body["message"] and UPSTREAM_KEY not in info.value.response.text
+
+
 def test_job_creation_is_not_retried_after_a_5xx(client: OpenAI, upstream: FakeOpenAI) -> None:
     """The upstream may have created the job before failing: retrying could train it twice."""
     train = client.files.create(file=("chat.jsonl", CHAT), purpose="fine-tune")

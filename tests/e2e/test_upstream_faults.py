@@ -127,6 +127,25 @@ def test_upstream_4xx_passes_through(client: openai.OpenAI, upstream: FaultUpstr
     assert len(upstream.requests) == 1
 
 
+@pytest.mark.parametrize("status", [pytest.param(401, id="401"), pytest.param(403, id="403")])
+def test_upstream_refusing_our_key_is_502(
+    client: openai.OpenAI, upstream: FaultUpstream, status: int
+) -> None:
+    """The upstream refused *the server's* key: passing its 401 on would tell the client that
+    its own semsearch key is wrong (issue 10)."""
+    upstream.push(("status", status, {}))
+    with pytest.raises(openai.APIStatusError) as info:
+        client.embeddings.create(model=MODEL, input=fresh())
+    assert info.value.status_code == 502
+    body = info.value.body
+    assert isinstance(body, dict) and body["code"] == "upstream_authentication_failed"
+    assert body["type"] == "upstream_error"
+    assert "upstream" in body["message"] and "server's" in body["message"]
+    assert f"injected {status}" in body["message"]  # the upstream's own words, for the operator
+    assert "sk-fault-key" not in info.value.response.text
+    assert len(upstream.requests) == 1  # not retried: the key will not get better
+
+
 def test_unreachable_upstream_is_502(tmp_path: Path) -> None:
     # A port bound but never listened on: connections are refused, and nobody else can take it.
     with socket.socket() as reserved:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -259,3 +261,48 @@ def test_create_with_lexical_and_search_settings(store: Store) -> None:
     assert caught.value.param == "lexical.language"
     with pytest.raises(InvalidArgumentError):
         store.create_collection("e", dim=4, search=SearchDefaults(alpha=2.0))
+
+
+@pytest.mark.parametrize("mode", ["vector", "hybrid", "lexical"])
+def test_filtered_search_while_the_matches_are_replaced(
+    store: Store, rng: np.random.Generator, mode: str
+) -> None:
+    """The matching ids and their vectors were read in two reads: a replace in between failed
+    the query with ``KeyError`` (issue 10). A document gone mid-query is just not a hit."""
+    col = store.create_collection("race", dim=8)
+    n, rare = 1000, 40
+    col.upsert(
+        ids(n),
+        rng.normal(size=(n, 8)).astype(np.float32),
+        ["alpha"] * n,
+        [{"g": "rare" if i < rare else "common"} for i in range(n)],
+    )
+    replacements = [rng.normal(size=(10, 8)).astype(np.float32) for _ in range(50)]
+    stop, failures = threading.Event(), []
+
+    def replace() -> None:
+        while not stop.is_set():
+            for vectors in replacements:
+                chosen = [f"d{i}" for i in rng.choice(rare, size=10, replace=False)]
+                col.upsert(chosen, vectors, ["alpha"] * 10, [{"g": "rare"}] * 10)
+                col.delete(chosen[:3])
+                col.upsert(chosen[:3], vectors[:3], ["alpha"] * 3, [{"g": "rare"}] * 3)
+
+    writer = threading.Thread(target=replace, daemon=True)
+    writer.start()
+    try:
+        deadline = time.monotonic() + 1.5
+        for query in rng.normal(size=(1500, 8)).astype(np.float32):
+            if time.monotonic() > deadline:
+                break
+            if mode == "vector":
+                [hits] = col.query([query], k=20, where={"g": "rare"})
+            elif mode == "hybrid":
+                [hits] = col.hybrid(["alpha"], [query], k=20, where={"g": "rare"})
+            else:
+                [hits] = col.search_text(["alpha"], k=20, where={"g": "rare"})
+            failures += [h.id for h in hits if h.metadata != {"g": "rare"}]
+    finally:
+        stop.set()
+        writer.join(30)
+    assert failures == []

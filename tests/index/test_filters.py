@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index import Collection, FilterError, Store, vector_search
+from index import Collection, FilterError, InvalidArgumentError, Store, filters, vector_search
 from index.filters import compile_predicate
 
 N_DOCS = 400
@@ -185,6 +185,20 @@ def test_filtered_hnsw_path_has_high_recall(populated, rng, monkeypatch) -> None
     assert found / total >= 0.95
 
 
+def test_exact_search_in_chunks_equals_brute_force(populated, rng, monkeypatch) -> None:
+    """Exact search reads and scores vectors a chunk at a time (bounded memory); the merged
+    result is the same top-k."""
+    col, vectors, metas = populated
+    monkeypatch.setattr(vector_search, "EXACT_CHUNK", 7)
+    where = {"n": "7"}  # about 40 documents: too few among HNSW's candidates, so exact
+    keep = [i for i, m in enumerate(metas) if matches(m, where)]
+    assert 20 < len(keep) < 80
+    for query in rng.normal(size=(5, DIM)).astype(np.float32):
+        for k in (25, 30):
+            [hits] = col.query(query, k=k, where=where)
+            assert [h.id for h in hits] == exact_top_k(vectors, query, keep, k)
+
+
 def test_an_empty_filter_matches_everything(populated) -> None:
     col, vectors, _ = populated
     assert len(col.query(vectors[:1], k=N_DOCS, where={})[0]) == N_DOCS
@@ -229,3 +243,89 @@ def test_malformed_filters_name_the_offending_part(populated, where: Any, param:
     assert excinfo.value.param == param
     with pytest.raises(FilterError):
         col.scroll(where=where)
+
+
+# -- limits (issue 10): refused with a clear error, and SQLite's own limits never reached --------
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    """``depth`` levels of alternating ``$and``/``$or``, two clauses each (so none collapses)."""
+    where: dict[str, Any] = {"n": {"$gte": 0}}
+    for level in range(depth):
+        where = {"$or" if level % 2 else "$and": [where, {"absent": {"$ne": level}}]}
+    return where
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        pytest.param({"n": {"$in": list(range(filters.MAX_VALUES))}}, id="in-at-the-limit"),
+        pytest.param({"n": {"$nin": [*range(9_000), *COLORS, True]}}, id="nin-mixed-kinds"),
+        pytest.param({"$or": [{"n": i} for i in range(filters.MAX_CLAUSES - 1)]}, id="or-999"),
+        pytest.param({"$and": [{"n": {"$ne": i}} for i in range(600)]}, id="and-600-negations"),
+        pytest.param(_nested(filters.MAX_DEPTH), id="depth-at-the-limit"),
+    ],
+)
+def test_filters_within_the_limits_work_everywhere(populated, where: dict[str, Any]) -> None:
+    """These failed inside SQLite (issue 10): ``$in`` with 500+ values ("Expression tree is
+    too large"), 501+ ``$or`` clauses ("too many terms in compound SELECT"), deep nesting
+    ("parser stack overflow"), or Python's own recursion limit."""
+    col, vectors, metas = populated
+    keep = {f"d{i}" for i, meta in enumerate(metas) if matches(meta, where)}
+    [hits] = col.query(vectors[:1], k=N_DOCS, where=where)
+    assert {h.id for h in hits} == keep
+    assert {r.id for r in col.scroll(limit=N_DOCS, where=where).records} == keep
+    assert {h.id for h in col.search_text(["x"], k=N_DOCS, where=where)[0]} <= keep
+    assert col.delete(where=where) == len(keep)
+    assert col.scroll(limit=N_DOCS, where=where).records == []
+
+
+@pytest.mark.parametrize(
+    ("where", "param", "message"),
+    [
+        pytest.param(
+            {"n": {"$in": list(range(filters.MAX_VALUES + 1))}},
+            "where.n.$in",
+            "the limit is 10000",
+            id="in-too-long",
+        ),
+        pytest.param(
+            {"$or": [{"n": i} for i in range(filters.MAX_CLAUSES + 1)]},
+            "where",
+            "more than 1000 conditions",
+            id="too-many-clauses",
+        ),
+        pytest.param(_nested(filters.MAX_DEPTH + 1), "where", "more than 32 levels", id="deep"),
+        pytest.param(_nested(400), "where", "more than 32 levels", id="400-levels"),
+        pytest.param({"n": 2**63}, "where.n", "64-bit", id="int-too-big"),
+        pytest.param({"n": {"$in": [1, -(2**63) - 1]}}, "where.n.$in[1]", "64-bit", id="in-int"),
+        pytest.param({"n": {"$gt": 2**64}}, "where.n.$gt", "64-bit", id="gt-int"),
+    ],
+)
+def test_filters_beyond_the_limits_are_refused(
+    populated, where: dict[str, Any], param: str, message: str
+) -> None:
+    col, vectors, _ = populated
+    for call in (
+        lambda: col.query(vectors[:1], where=where),
+        lambda: col.scroll(where=where),
+        lambda: col.delete(where=where),
+    ):
+        with pytest.raises(FilterError, match=message) as excinfo:
+            call()
+        assert excinfo.value.param == param
+
+
+def test_metadata_integers_must_fit_in_64_bits(store: Store) -> None:
+    col = store.create_collection("ints", dim=4)
+    ok = [{"year": 2**63 - 1, "low": -(2**63)}]
+    col.upsert(["a"], np.ones((1, 4)), metadatas=ok)
+    assert col.get(["a"])[0].metadata == ok[0]
+    for bad, param in (
+        ({"year": 2**63}, "metadatas[0].year"),
+        ({"tags": [1, -(2**63) - 1]}, "metadatas[0].tags[]"),
+    ):
+        with pytest.raises(InvalidArgumentError, match="64-bit") as excinfo:
+            col.upsert(["b"], np.ones((1, 4)), metadatas=[bad])
+        assert excinfo.value.param == param
+    assert col.count() == 1

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import Collection, LexicalSettings, Store
+from index import Collection, HnswParams, LexicalSettings, Store
 from index.analysis import Analyzer
 from index.documents import LEXICAL_TABLE
 from index.lexical import LexicalIndex, LexicalQuery, match_expression
@@ -216,6 +216,51 @@ def test_consistent_after_restart_and_on_a_file_from_before_the_lexical_index(
         consistent(store.get_collection("lex"), corpus)
 
 
+def test_writes_go_on_while_the_accelerator_builds(tmp_path: Path) -> None:
+    """Issue 10: for seconds after a start, writes waited behind the background build (which
+    held the write lock). Now they go on, and the accelerator misses none of them: new
+    documents, replacements and deletions made during the build are all in it when ready."""
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(5_000)]
+    n = 10_000  # a build of some tenths of a second here; each write takes milliseconds
+    with Store(tmp_path) as store:
+        col = store.create_collection("big", dim=2, hnsw=HnswParams(m=4, ef_construction=8))
+        for start in range(0, n, 5_000):
+            texts = [" ".join(rng.choice(words, size=60)) for _ in range(5_000)]
+            col.upsert(
+                [f"d{i}" for i in range(start, start + 5_000)], rng.normal(size=(5_000, 2)), texts
+            )
+    corpus: dict[str, str] = {}
+    with Store(tmp_path) as store:
+        col = store.get_collection("big")  # the build starts now
+        done_before_ready = 0
+        for i in range(200):
+            if col.lexical_ready(timeout=0):
+                break
+            text = f"fresh{i} shared"
+            col.upsert([f"new{i}", f"d{i}"], rng.normal(size=(2, 2)), [text, f"replaced{i} shared"])
+            col.delete(ids=[f"d{n - 1 - i}"])
+            corpus.update({f"new{i}": text, f"d{i}": f"replaced{i} shared"})
+            done_before_ready += not col.lexical_ready(timeout=0)
+        assert done_before_ready >= 3, f"writes waited for the lexical build ({done_before_ready})"
+        assert col.lexical_ready(timeout=30)
+        writes = done_before_ready
+        hits = {h.id for h in col.search_text(["shared"], k=1_000)[0]}
+        assert hits == set(corpus)  # every new and replaced document, found by the accelerator
+        for i in range(writes):
+            assert [h.id for h in col.search_text([f"fresh{i}"], k=5)[0]] == [f"new{i}"]
+            assert [h.id for h in col.search_text([f"replaced{i}"], k=5)[0]] == [f"d{i}"]
+        deleted = {f"d{n - 1 - i}" for i in range(writes)}
+        assert col.get(sorted(deleted)) == []
+        for query in ("shared w1 w2", "w17 w4000", "fresh0 replaced1"):
+            fast = [(h.id, h.score) for h in col.search_text([query], k=50)[0]]
+            col._text._ready.clear()  # the same query through FTS5, which cannot miss a write
+            slow = [(h.id, h.score) for h in col.search_text([query], k=50)[0]]
+            col._text._ready.set()
+            assert [i for i, _ in fast] == [i for i, _ in slow]
+            assert dict(fast) == pytest.approx(dict(slow))
+
+
 def test_accelerator_compacts_dead_slots(rng: np.random.Generator) -> None:
     words = [f"w{i}" for i in range(50)]
     make: Callable[[], str] = lambda: " ".join(rng.choice(words, size=8))  # noqa: E731
@@ -235,3 +280,23 @@ def test_accelerator_compacts_dead_slots(rng: np.random.Generator) -> None:
     assert dict(zip(map(str, found.tolist()), scores.tolist(), strict=True)) == pytest.approx(
         expected
     )
+
+
+def test_replacing_documents_grows_the_accelerator_by_a_bounded_share(
+    rng: np.random.Generator,
+) -> None:
+    """Replaced documents' postings are dropped once they pass a quarter of the live ones, so
+    a steady stream of replacements does not double the index's memory (issue 10)."""
+    words = [f"w{i}" for i in range(200)]
+    index, live = LexicalIndex(), 8_000
+    index.add(range(live), [" ".join(rng.choice(words, size=10)) for _ in range(live)])
+    next_label, most = live, 0
+    for _ in range(40):  # replace 40 x 500 documents: 2.5 times the collection
+        gone = rng.choice(sorted(index._label_slot), size=500, replace=False).tolist()
+        index.remove(gone)
+        fresh = range(next_label, next_label + 500)
+        index.add(fresh, [" ".join(rng.choice(words, size=10)) for _ in fresh])
+        next_label += 500
+        most = max(most, len(index._slot_terms))
+    assert index.size == live
+    assert most <= live + live // 4 + 500  # a quarter dead, plus one batch

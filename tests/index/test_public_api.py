@@ -8,6 +8,7 @@ def test_public_names_change_only_on_purpose() -> None:
         "CollectionInfo",
         "CollectionNotFoundError",
         "DEFAULT_ALPHA",
+        "Compacted",
         "FilterError",
         "Hit",
         "HnswParams",

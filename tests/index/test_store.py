@@ -34,7 +34,7 @@ def test_create_get_list_drop(store: Store) -> None:
     assert store.list_collections() == []
     with pytest.raises(CollectionNotFoundError):
         store.get_collection("docs")
-    with pytest.raises(StoreClosedError):
+    with pytest.raises(CollectionNotFoundError):  # a dropped collection's handle, too
         created.count()
 
 
@@ -70,6 +70,17 @@ def test_bad_collection_names_are_rejected(store: Store, name: str) -> None:
         store.get_collection(name)
 
 
+def _nested(levels: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+def test_collection_metadata_nests_up_to_the_limit(store: Store) -> None:
+    assert store.create_collection("deep", dim=4, metadata=_nested(32)).info.metadata
+
+
 @pytest.mark.parametrize(
     ("kwargs", "param"),
     [
@@ -80,6 +91,7 @@ def test_bad_collection_names_are_rejected(store: Store, name: str) -> None:
         pytest.param({"dim": 4, "hnsw": HnswParams(ef_search=0)}, "hnsw", id="hnsw-ef"),
         pytest.param({"dim": 4, "metadata": {"a": object()}}, "metadata", id="metadata-json"),
         pytest.param({"dim": 4, "metadata": [1]}, "metadata", id="metadata-list"),
+        pytest.param({"dim": 4, "metadata": _nested(33)}, "metadata", id="metadata-too-deep"),
     ],
 )
 def test_bad_parameters_are_rejected(store: Store, kwargs: dict, param: str) -> None:
