@@ -58,7 +58,10 @@ def check_ids(ids: Sequence[str], param: str = "ids", item: str = "{param}[{i}]"
 def check_vectors(
     vectors: Any, dim: int, n: int | None = None, param: str = "vectors"
 ) -> np.ndarray:
-    """Return a C-contiguous float32 ``[n, dim]`` array, or raise naming the first bad row."""
+    """Return a C-contiguous float32 ``[n, dim]`` array, or raise naming the first bad row.
+
+    With ``n`` None, a single 1-D vector is taken as one row, and errors name ``param`` itself.
+    """
     try:
         with np.errstate(over="ignore"):  # beyond float32's range is infinite: refused below
             array = np.asarray(vectors, dtype=np.float32)
@@ -66,7 +69,12 @@ def check_vectors(
         raise InvalidArgumentError(
             f"{param} must be a 2-D array of numbers: {exc}", param=param
         ) from None
-    if array.ndim == 1 and n is None and array.size == dim:
+    single = array.ndim == 1 and n is None
+    if single:
+        if array.size != dim:
+            raise InvalidArgumentError(
+                f"{param} has {array.size} dimensions; the collection has {dim}", param=param
+            )
         array = array.reshape(1, dim)
     if array.ndim != 2:
         raise InvalidArgumentError(
@@ -81,9 +89,8 @@ def check_vectors(
     finite = np.isfinite(array).all(axis=1)
     if not finite.all():
         row = int(np.argmin(finite))
-        raise InvalidArgumentError(
-            f"{param}[{row}] contains NaN or infinity", param=f"{param}[{row}]"
-        )
+        where = param if single else f"{param}[{row}]"
+        raise InvalidArgumentError(f"{where} contains NaN or infinity", param=where)
     return np.ascontiguousarray(array)
 
 

@@ -183,7 +183,7 @@ class CollectionService:
                 to_embed.append(i)
                 texts.append(doc.text)
             else:
-                vectors[i] = index.check_vectors([doc.vector], col.dim, 1, f"{where}.vector")[0]
+                vectors[i] = index.check_vectors(doc.vector, col.dim, None, f"{where}.vector")[0]
             index.check_metadata(doc.metadata, f"{where}.metadata")
         prompt_tokens = 0
         if to_embed:
@@ -250,7 +250,7 @@ class CollectionService:
         """The query vectors and the tokens embedding them cost: the given ``vector``, the
         texts embedded by the collection's query model, or none for a lexical search."""
         if request.vector is not None:
-            return index.check_vectors([request.vector], col.dim, 1, "vector"), 0
+            return index.check_vectors(request.vector, col.dim, None, "vector"), 0
         if mode == "lexical":
             return None, 0
         param = "query" if request.query is not None else "queries"

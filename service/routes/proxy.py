@@ -18,6 +18,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.response.base import ASGIResponse
 
 from service.errors import ErrorBody, NotFoundError
+from service.openapi import COMMON, answers
 from service.proxy import Forwarder
 
 METHODS = [HttpMethod.GET, HttpMethod.POST, HttpMethod.PUT, HttpMethod.PATCH, HttpMethod.DELETE]
@@ -38,6 +39,7 @@ def _error(description: str) -> ResponseSpec:
     "server-sent events relayed as they arrive.",
     response_description="The upstream's answer as the upstream sent it (its body, its status).",
     responses={
+        **answers(None, *COMMON),
         404: _error("No upstream is configured (SEMSEARCH_UPSTREAM_URL), or the upstream's 404."),
         413: _error("The body is larger than SEMSEARCH_MAX_BODY_MB."),
         502: _error("The upstream is unreachable, or broke the connection."),
