@@ -34,8 +34,9 @@ from .filters import check_where
 from .graph import Graph
 from .hybrid import HybridSearch
 from .leases import Leases, leased
+from .overlap import overlapped
 from .rwlock import ReadWriteLock
-from .schemas import MODES, CollectionInfo, Mode, Page, Record, SearchDefaults
+from .schemas import MODES, CollectionInfo, Metadata, Mode, Page, Record, SearchDefaults
 from .snapshots import SnapshotDir
 from .textsearch import TextSearch
 from .validation import (
@@ -152,17 +153,64 @@ class Collection(HybridSearch, Compaction):
         metadatas_ = check_metadatas(metadatas, n)
         if not n:
             return 0
-        analyzer = self._text.analyzer
-        analysed = [analyzer.words(text) for text in texts_]
-        terms = [" ".join(analyzer.stems(words)) for words in analysed]
-        # Words feed typo tolerance, which collections created before it do without.
-        words = [] if self.info.legacy else self._text.new_words(w for ws in analysed for w in ws)
         with self._writing():
-            labels, replaced = self._docs.upsert(ids, array, texts_, metadatas_, terms, words)
-            self._apply(labels, array, replaced)
+            _, first = self._docs.state()
+            labels = np.arange(first, first + n, dtype=np.uint64)
+            # Deleted slots are refilled after the commit, one thread (graph.py says why); the
+            # rest is built into the graph, hidden, while the batch commits.
+            reuse = min(self._graph.deleted, n)
+            fresh = labels[reuse:]
+            try:
+                (committed, replaced, terms, words), failure = overlapped(
+                    lambda: self._commit(ids, array, texts_, metadatas_),
+                    lambda: self._insert_hidden(fresh, array[reuse:]),
+                )
+            except BaseException:
+                self._reload_graph("the batch did not commit")  # drop its hidden slots
+                raise
+            assert np.array_equal(committed, labels), "labels are allocated under the write lock"
+            if failure is not None:
+                log.error(
+                    "collection %s: building a batch into the graph failed: %r", self.name, failure
+                )
+                self._reload_graph("building a batch into the graph failed")
+            else:
+                with self._graph_lock.writing():  # old versions out, new ones in, at once
+                    self._graph.reveal(fresh)
+                    self._graph.delete(replaced)
+                self._apply(labels[:reuse], array[:reuse], np.empty(0, np.uint64))
             self._text.apply(labels, terms, replaced, words)
             self._after_write(n)
         return n
+
+    def _commit(
+        self,
+        ids: list[str],
+        vectors: np.ndarray,
+        texts: list[str | None],
+        metadatas: list[Metadata | None],
+    ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+        """Analyse the texts and commit the batch: ``(labels, replaced, terms, words)``."""
+        analyzer = self._text.analyzer
+        analysed = [analyzer.words(text) for text in texts]
+        terms = [" ".join(analyzer.stems(words)) for words in analysed]
+        # Words feed typo tolerance, which collections created before it do without.
+        words = [] if self.info.legacy else self._text.new_words(w for ws in analysed for w in ws)
+        labels, replaced = self._docs.upsert(ids, vectors, texts, metadatas, terms, words)
+        return labels, replaced, terms, words
+
+    def _insert_hidden(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        for start in range(0, len(labels), _APPLY_SLICE):
+            with self._graph_lock.writing():
+                self._graph.add_hidden(
+                    labels[start : start + _APPLY_SLICE], vectors[start : start + _APPLY_SLICE]
+                )
+
+    def _reload_graph(self, why: str) -> None:
+        """Rebuild the graph from the snapshot and SQLite (the truth) after a failed write."""
+        log.warning("collection %s: %s; reloading the graph", self.name, why)
+        with self._graph_lock.writing():
+            self._graph, self._unsnapshotted = self._open_graph()
 
     @leased
     def delete(self, ids: Sequence[str] | None = None, where: dict[str, Any] | None = None) -> int:
