@@ -218,7 +218,7 @@ def chroma_server(scratch: Path) -> Iterator[Chroma]:
     port, data = free_port(), scratch / "chroma"
     env = {**os.environ, "ANONYMIZED_TELEMETRY": "False", "CHROMA_TELEMETRY": "False"}
     chroma = [str(python.parent / "chroma"), "run", "--host", "127.0.0.1", "--port", str(port)]
-    log = open(scratch / "chroma.log", "w")  # noqa: SIM115 - closed below
+    log = open(scratch / "chroma.log", "w")  # closed below
     proc = subprocess.Popen([*chroma, "--path", str(data)], env=env, stdout=log, stderr=log)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -298,7 +298,7 @@ def qps(peer: Peer, bodies: list[bytes], clients: int, seconds: float) -> float:
 
 
 def recall(answers: list[list[str]], truth: np.ndarray) -> float:
-    hits = sum(len({f"d{j}" for j in row} & set(got)) for row, got in zip(truth, answers))
+    hits = sum(len({f"d{j}" for j in row} & set(got)) for row, got in zip(truth, answers, strict=True))
     return hits / truth.size
 
 
@@ -378,7 +378,8 @@ def main() -> None:
     with gzip.open(args.wordnet, "rt") as f:
         texts = [f"{r['title']} {r['text']}".strip() for r in map(json.loads, f)][: args.n]
     mask = np.arange(args.n) % 100 < 50
-    data = (docs, queries, texts, exact_top10(docs, queries, None), exact_top10(docs, queries, mask))
+    truth = exact_top10(docs, queries, None), exact_top10(docs, queries, mask)
+    data = (docs, queries, texts, *truth)
     peers = {"chroma": chroma_server, "semsearch": semsearch_server}
     results: dict[str, dict[str, float]] = {}
     for key, start in peers.items():

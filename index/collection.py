@@ -30,6 +30,7 @@ from .analysis import Analyzer
 from .compaction import Compaction
 from .documents import Documents
 from .errors import CollectionNotFoundError, InvalidArgumentError, StoreClosedError
+from .field_index import FieldIndex
 from .filters import check_where
 from .graph import Graph
 from .hybrid import HybridSearch
@@ -47,6 +48,7 @@ from .validation import (
     check_texts,
     check_vectors,
 )
+from .vector_matrix import VectorMatrix
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ class Collection(HybridSearch, Compaction):
         self._graph_lock = ReadWriteLock()
         self._leases = Leases()
         self._graph, self._unsnapshotted = self._open_graph()
+        self._fields, self._matrix = self._open_views()
         analyzer = Analyzer.for_language(self.info.lexical_settings.language)
         if docs.ensure_lexical(analyzer):
             log.warning("collection %s: built the lexical index this file lacked", self.name)
@@ -117,6 +120,22 @@ class Collection(HybridSearch, Compaction):
             time.perf_counter() - started,
         )
         return graph, replayed
+
+    def _open_views(self) -> tuple[FieldIndex, VectorMatrix]:
+        """The in-memory filter index and vector matrix, from SQLite (``field_index.py``,
+        ``vector_matrix.py``); like the graph, derived and rebuilt on every open."""
+        started = time.perf_counter()
+        fields = FieldIndex.build(self._docs.live_labels(), self._docs.field_rows())
+        matrix = VectorMatrix(self.info.dim, self.info.metric)
+        for labels, vectors in self._docs.changes_after(-1):
+            matrix.add(labels, vectors)
+        log.info(
+            "collection %s: filter index and vector matrix (%d MiB) in %.3f s",
+            self.info.name,
+            matrix.nbytes >> 20,
+            time.perf_counter() - started,
+        )
+        return fields, matrix
 
     def _replay(self, graph: Graph, after_seq: int) -> int:
         if after_seq >= 0:
@@ -178,7 +197,12 @@ class Collection(HybridSearch, Compaction):
                 with self._graph_lock.writing():  # old versions out, new ones in, at once
                     self._graph.reveal(fresh)
                     self._graph.delete(replaced)
-                self._apply(labels[:reuse], array[:reuse], np.empty(0, np.uint64))
+                    self._forget_views(replaced)
+                    self._add_views(fresh, array[reuse:], metadatas_[reuse:])
+                if reuse:
+                    self._apply(labels[:reuse], array[:reuse], np.empty(0, np.uint64))
+                    with self._graph_lock.writing():
+                        self._add_views(labels[:reuse], array[:reuse], metadatas_[:reuse])
             self._text.apply(labels, terms, replaced, words)
             self._after_write(n)
         return n
@@ -207,10 +231,23 @@ class Collection(HybridSearch, Compaction):
                 )
 
     def _reload_graph(self, why: str) -> None:
-        """Rebuild the graph from the snapshot and SQLite (the truth) after a failed write."""
+        """Rebuild the graph (and the views beside it) from the snapshot and SQLite, the
+        truth, after a failed write."""
         log.warning("collection %s: %s; reloading the graph", self.name, why)
         with self._graph_lock.writing():
             self._graph, self._unsnapshotted = self._open_graph()
+            self._fields, self._matrix = self._open_views()
+
+    def _add_views(
+        self, labels: np.ndarray, vectors: np.ndarray, metadatas: Sequence[Metadata | None]
+    ) -> None:
+        """Show new labels to filters and exact search (graph lock held for writing)."""
+        self._matrix.add(labels, vectors)
+        self._fields.add(labels.tolist(), metadatas)
+
+    def _forget_views(self, labels: np.ndarray) -> None:
+        self._matrix.remove(labels)
+        self._fields.remove(labels.tolist())
 
     @leased
     def delete(self, ids: Sequence[str] | None = None, where: dict[str, Any] | None = None) -> int:
@@ -283,6 +320,7 @@ class Collection(HybridSearch, Compaction):
         try:
             with self._graph_lock.writing():
                 self._graph.delete(removed)
+                self._forget_views(removed)
             for start in range(0, len(labels), _APPLY_SLICE):
                 assert vectors is not None  # labels come with their vectors
                 with self._graph_lock.writing():
@@ -291,11 +329,8 @@ class Collection(HybridSearch, Compaction):
                         vectors[start : start + _APPLY_SLICE],
                     )
         except Exception:
-            log.exception(
-                "collection %s: applying a write to the graph failed; reloading", self.name
-            )
-            with self._graph_lock.writing():
-                self._graph, self._unsnapshotted = self._open_graph()
+            log.exception("collection %s: applying a write to the graph failed", self.name)
+            self._reload_graph("applying a write to the graph failed")
 
     def _after_write(self, changed: int) -> None:
         self._unsnapshotted += changed

@@ -254,6 +254,16 @@ class Documents:
         with self._reader() as conn:
             return int(conn.execute("SELECT count(*) FROM documents").fetchone()[0])
 
+    def live_labels(self) -> np.ndarray:
+        with self._reader() as conn:
+            rows = conn.execute("SELECT label FROM documents").fetchall()
+        return np.fromiter((label for (label,) in rows), dtype=np.int64, count=len(rows))
+
+    def field_rows(self) -> list[tuple[str, str, object, int]]:
+        """Every ``(key, kind, value, label)`` of the ``fields`` table (``field_index.py``)."""
+        with self._reader() as conn:
+            return conn.execute("SELECT key, kind, value, label FROM fields").fetchall()
+
     def labels_for_ids(self, ids: list[str]) -> np.ndarray:
         with self._reader() as conn:
             return self._labels_of(conn, ids)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 import hnswlib
 import numpy as np
@@ -20,6 +21,12 @@ from .schemas import HnswParams, Metric
 log = logging.getLogger(__name__)
 
 _MIN_CAPACITY = 1024
+
+
+class LabelSet(Protocol):
+    """What a search may be restricted to: a ``set`` or a roaring ``BitMap`` of labels."""
+
+    def __contains__(self, label: int, /) -> bool: ...
 
 
 class Graph:
@@ -136,7 +143,7 @@ class Graph:
     # -- searches: hold lock.reading() (lock.writing() for a non-default ef) ------------------
 
     def knn(
-        self, queries: np.ndarray, k: int, allowed: set[int] | None = None
+        self, queries: np.ndarray, k: int, allowed: LabelSet | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """HNSW top-k ``(labels, distances)``, best first, ``k <= live``.
 

@@ -11,14 +11,17 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+from pyroaring import BitMap
 
 from .documents import Documents
+from .field_index import FieldIndex
 from .filters import check_where, compile_predicate
 from .graph import Graph, exact_top_k, merge_top_k, score_function
 from .leases import Leases, leased
 from .rwlock import ReadWriteLock
 from .schemas import CollectionInfo, Hit
 from .validation import check_ef, check_k, check_vectors
+from .vector_matrix import VectorMatrix
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,23 @@ log = logging.getLogger(__name__)
 BRUTE_FORCE_MAX = 5_000
 #: Vectors an exact search reads and scores at a time.
 EXACT_CHUNK = 4_096
+#: Rows of the in-memory matrix an exact search gathers and scores at a time.
+MATRIX_CHUNK = 16_384
+#: A filter matching at least this fraction of the documents first tries HNSW unfiltered,
+#: keeping the matching neighbours among ``3k / selectivity`` candidates.
+POST_FILTER_MIN = 0.2
+#: The cost model choosing exact search or HNSW restricted to a filter's matches, in
+#: microseconds, fitted on this machine (``benchmarks/README.md``, "Filtered search"): exact
+#: search costs about ``EXACT_US_PER_MATCH`` per matching document; restricted HNSW about
+#: ``HNSW_US`` whatever the size (it visits more nodes as the set gets sparser, but the sets
+#: that reach it are large).
+EXACT_US_PER_MATCH = 0.5
+HNSW_US = 10_000.0
+
+
+def exact_limit(live: int) -> int:
+    """The largest match set searched exactly: where exact search stops being cheaper."""
+    return int(HNSW_US / EXACT_US_PER_MATCH)
 
 
 class CollectionState:
@@ -37,6 +57,8 @@ class CollectionState:
     _graph: Graph
     _graph_lock: ReadWriteLock
     _leases: Leases
+    _fields: FieldIndex
+    _matrix: VectorMatrix
 
     @property
     def name(self) -> str:
@@ -109,6 +131,58 @@ class VectorSearch(CollectionState):
         self, query: np.ndarray, k: int, where: dict[str, Any]
     ) -> tuple[np.ndarray, np.ndarray, dict[int, Hit] | None]:
         """``(labels[1, k'], distances[1, k'], rows or None)``: see :meth:`query`."""
+        allowed = self._fields.matching(where)
+        if allowed is None:  # beyond what the in-memory index answers exactly: ask SQLite
+            return self._filtered_top_sql(query, k, where)
+        graph = self._graph
+        matches = len(allowed)
+        k = min(k, matches)
+        if k == 0:
+            return np.empty((1, 0), np.uint64), np.empty((1, 0), np.float32), None
+        selectivity = matches / max(graph.live, 1)
+        if selectivity >= POST_FILTER_MIN:
+            # A common filter: the unfiltered neighbours hold k matches almost always.
+            candidates = min(graph.live, max(int(k / selectivity * 3) + 10, 40))
+            try:
+                labels, distances = graph.knn(query, candidates)
+            except RuntimeError:
+                pass
+            else:
+                keep = [i for i, label in enumerate(labels[0].tolist()) if label in allowed][:k]
+                if len(keep) == k:
+                    return labels[:, keep], distances[:, keep], None
+        if matches <= exact_limit(graph.live):
+            return (*self._exact_in_memory(query, k, allowed), None)
+        try:
+            labels, distances = graph.knn(query, k, allowed)
+        except RuntimeError:
+            return (*self._exact_in_memory(query, k, allowed), None)
+        return labels, distances, None
+
+    def _exact_in_memory(
+        self, queries: np.ndarray, k: int, allowed: BitMap
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k among ``allowed`` from the in-memory matrix, ``MATRIX_CHUNK`` rows at a
+        time (bounded transient memory)."""
+        metric = self.info.metric
+        if metric == "cosine":  # the matrix holds unit vectors
+            norms = np.linalg.norm(queries, axis=1, keepdims=True)
+            queries, metric = queries / np.where(norms == 0, 1.0, norms), "ip"
+        every = np.frombuffer(allowed.to_array(), np.uint32).astype(np.uint64)
+        best: tuple[np.ndarray, np.ndarray] | None = None
+        for start in range(0, len(every), MATRIX_CHUNK):
+            found, vectors = self._matrix.vectors(every[start : start + MATRIX_CHUNK])
+            top = exact_top_k(metric, queries, found, vectors, k)
+            if best is not None:
+                top = merge_top_k((best[0], top[0]), (best[1], top[1]), k)
+            best = top
+        assert best is not None  # allowed is not empty
+        return best
+
+    def _filtered_top_sql(
+        self, query: np.ndarray, k: int, where: dict[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray, dict[int, Hit] | None]:
+        """The path of filters ``field_index.py`` cannot answer exactly: SQLite's matches."""
         graph = self._graph
         candidates = min(graph.live, max(4 * k, 40))
         if candidates:

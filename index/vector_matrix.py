@@ -1,0 +1,84 @@
+"""The live vectors in one contiguous float32 matrix, for exact search over a filter's matches.
+
+Exact search used to read each matching vector from SQLite (about 3.5 ms per thousand), and
+hnswlib's ``get_items`` copies through Python lists (200 ms for ten thousand): so filters
+matching more than a few thousand documents had to go through HNSW restricted by a filter
+callback, slow and inaccurate at a million documents. Here a filter's matches are gathered
+from memory and scored with one matrix product.
+
+Rows are reused after deletes; ``_row_of`` maps a label to its row (-1: none). For ``cosine``
+the rows are stored normalised, so a distance is ``1 - q.v`` as in hnswlib. Writers hold the
+graph's write lock, readers its read lock (``collection.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .schemas import Metric
+
+_GROWTH = 1.5
+
+
+class VectorMatrix:
+    def __init__(self, dim: int, metric: Metric) -> None:
+        self.dim = dim
+        self.metric = metric
+        self._rows = np.empty((0, dim), np.float32)
+        self._row_of = np.full(0, -1, np.int32)
+        self._free: list[int] = []
+        self._used = 0  # rows below this have been handed out
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._rows.nbytes + self._row_of.nbytes)
+
+    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        """Store new labels' vectors (labels never stored before)."""
+        n = len(labels)
+        if not n:
+            return
+        if self.metric == "cosine":
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors = vectors / np.where(norms == 0, 1.0, norms)
+        reused = [self._free.pop() for _ in range(min(n, len(self._free)))]
+        fresh = n - len(reused)
+        self._reserve_rows(self._used + fresh)
+        rows = np.concatenate(
+            [np.asarray(reused, np.int64), np.arange(self._used, self._used + fresh)]
+        )
+        self._used += fresh
+        top = int(labels.max()) + 1
+        if top > len(self._row_of):
+            grown = np.full(max(top, int(len(self._row_of) * _GROWTH)), -1, np.int32)
+            grown[: len(self._row_of)] = self._row_of
+            self._row_of = grown
+        self._rows[rows] = vectors
+        self._row_of[labels.astype(np.int64)] = rows
+
+    def remove(self, labels: np.ndarray) -> None:
+        """Forget labels; ones not stored are ignored."""
+        plain = labels.astype(np.int64)
+        plain = plain[plain < len(self._row_of)]
+        rows = self._row_of[plain]
+        present = rows >= 0
+        self._free.extend(rows[present].tolist())
+        self._row_of[plain[present]] = -1
+
+    def vectors(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(labels, vectors)`` of those ``labels`` stored, in the order asked."""
+        plain = labels.astype(np.int64)
+        rows = np.full(len(plain), -1, np.int64)
+        inside = plain < len(self._row_of)
+        rows[inside] = self._row_of[plain[inside]]
+        found = rows >= 0
+        if not found.all():
+            labels, rows = labels[found], rows[found]
+        return labels, self._rows[rows]
+
+    def _reserve_rows(self, needed: int) -> None:
+        if needed <= len(self._rows):
+            return
+        grown = np.empty((max(needed, int(len(self._rows) * _GROWTH), 1024), self.dim), np.float32)
+        grown[: self._used] = self._rows[: self._used]
+        self._rows = grown
