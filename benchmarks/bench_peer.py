@@ -298,7 +298,8 @@ def qps(peer: Peer, bodies: list[bytes], clients: int, seconds: float) -> float:
 
 
 def recall(answers: list[list[str]], truth: np.ndarray) -> float:
-    hits = sum(len({f"d{j}" for j in row} & set(got)) for row, got in zip(truth, answers, strict=True))
+    pairs = zip(truth, answers, strict=True)
+    hits = sum(len({f"d{j}" for j in row} & set(got)) for row, got in pairs)
     return hits / truth.size
 
 
