@@ -6,6 +6,7 @@ A mixin of :class:`index.Collection`; it reads the collection's documents, graph
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -35,18 +36,23 @@ MATRIX_CHUNK = 16_384
 #: A filter matching at least this fraction of the documents first tries HNSW unfiltered,
 #: keeping the matching neighbours among ``3k / selectivity`` candidates.
 POST_FILTER_MIN = 0.2
-#: The cost model choosing exact search or HNSW restricted to a filter's matches, in
-#: microseconds, fitted on this machine (``benchmarks/README.md``, "Filtered search"): exact
-#: search costs about ``EXACT_US_PER_MATCH`` per matching document; restricted HNSW about
-#: ``HNSW_US`` whatever the size (it visits more nodes as the set gets sparser, but the sets
-#: that reach it are large).
-EXACT_US_PER_MATCH = 0.5
-HNSW_US = 10_000.0
+#: The cost model choosing exact search or HNSW restricted to a filter's matches (microseconds,
+#: measured on 100k WordNet vectors, 256-d; ``benchmarks/README.md``, "Filtered search"): exact
+#: search costs about ``EXACT_US_PER_MATCH`` per matching document (gathering its row is most of
+#: it); restricted HNSW about ``RESTRICTED_US / selectivity`` (the sparser the matches, the more
+#: non-matching nodes it walks through). Exact search wins below ``sqrt(ratio * live)``
+#: matches: 14,000 of 100,000 documents, 45,000 of a million.
+EXACT_US_PER_MATCH = 0.6
+RESTRICTED_US = 1_200.0
+#: How much wider than ``ef_search`` HNSW restricted to a filter's matches searches: such a
+#: search walks through non-matching nodes and needs the margin to keep recall@10 >= 0.99.
+RESTRICTED_WIDTH = 2.0
 
 
 def exact_limit(live: int) -> int:
-    """The largest match set searched exactly: where exact search stops being cheaper."""
-    return int(HNSW_US / EXACT_US_PER_MATCH)
+    """The largest match set searched exactly: ``n * EXACT_US_PER_MATCH`` against
+    ``RESTRICTED_US * live / n``."""
+    return int(math.sqrt(RESTRICTED_US / EXACT_US_PER_MATCH * live))
 
 
 class CollectionState:
@@ -153,11 +159,14 @@ class VectorSearch(CollectionState):
                     return labels[:, keep], distances[:, keep], None
         if matches <= exact_limit(graph.live):
             return (*self._exact_in_memory(query, k, allowed), None)
+        # hnswlib searches max(ef, k) wide: asking for more neighbours widens this one search
+        # (ef itself is shared by every search of the graph).
+        wide = min(matches, max(k, int(self.info.hnsw.ef_search * RESTRICTED_WIDTH)))
         try:
-            labels, distances = graph.knn(query, k, allowed)
+            labels, distances = graph.knn(query, wide, allowed)
         except RuntimeError:
             return (*self._exact_in_memory(query, k, allowed), None)
-        return labels, distances, None
+        return labels[:, :k], distances[:, :k], None
 
     def _exact_in_memory(
         self, queries: np.ndarray, k: int, allowed: BitMap

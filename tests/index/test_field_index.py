@@ -92,7 +92,7 @@ def test_filtered_queries_after_updates_deletes_and_reopen(tmp_path, rng, monkey
     with Store(tmp_path / "data") as store:
         col = store.get_collection("f")
         for exact in (True, False):
-            monkeypatch.setattr(vector_search, "HNSW_US", 1e9 if exact else 0.0)
+            monkeypatch.setattr(vector_search, "RESTRICTED_US", 1e9 if exact else 0.0)
             monkeypatch.setattr(vector_search, "POST_FILTER_MIN", 2.0)
             found = 0
             for query in rng.normal(size=(10, 16)).astype(np.float32):

@@ -175,7 +175,7 @@ def test_filtered_hnsw_path_has_high_recall(populated, rng, monkeypatch) -> None
     matches still finds the right neighbours."""
     col, vectors, metas = populated
     monkeypatch.setattr(vector_search, "BRUTE_FORCE_MAX", 0)
-    monkeypatch.setattr(vector_search, "HNSW_US", 0.0)
+    monkeypatch.setattr(vector_search, "RESTRICTED_US", 0.0)
     monkeypatch.setattr(vector_search, "POST_FILTER_MIN", 2.0)
     where = {"$or": [{"flag": True}, {"color": "red"}]}
     keep = [i for i, m in enumerate(metas) if matches(m, where)]
