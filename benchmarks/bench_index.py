@@ -111,6 +111,9 @@ def main() -> None:
     parser.add_argument("--source", choices=["wordnet", "random"], default="wordnet")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--wordnet", type=Path, default=WORDNET, help="corpus.jsonl.gz to use")
+    parser.add_argument(
+        "--ef-construction", type=int, help="build parameter (default: the collections' own)"
+    )
     args = parser.parse_args()
 
     if args.source == "wordnet":
@@ -119,6 +122,8 @@ def main() -> None:
         docs, queries = random_vectors(args.n, args.queries, args.dim)
     n, dim = docs.shape
     params = HnswParams()
+    if args.ef_construction:
+        params = HnswParams(ef_construction=args.ef_construction)
     truth = exact_top10(docs, queries)
     buckets = np.arange(n) % 100  # metadata for 1% / 10% / 50% filters
     results: dict = {
