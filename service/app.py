@@ -22,7 +22,6 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from index import StoreLockedError
-from service.access_log import AccessLog
 from service.auth import BearerAuth
 from service.batches import BatchService
 from service.collections import CollectionService
@@ -38,7 +37,7 @@ from service.openapi import openapi_config
 from service.proxy import Forwarder, open_session
 from service.routes import ROUTES
 from service.settings import Settings
-from service.telemetry import HTTPMetrics
+from service.telemetry import RequestTelemetry
 
 logger = logging.getLogger(__name__)
 
@@ -143,5 +142,5 @@ def create_app(settings: Settings) -> Litestar:
         debug=False,
     )
     # Outermost layer, like Litestar's OpenTelemetry plugin: it also sees unmatched routes.
-    app.asgi_handler = AccessLog(HTTPMetrics(app.asgi_handler, metrics))
+    app.asgi_handler = RequestTelemetry(app.asgi_handler, metrics)
     return app
