@@ -57,12 +57,16 @@ CREATE TABLE IF NOT EXISTS tombstones (
 CREATE TABLE IF NOT EXISTS fields (
     key TEXT NOT NULL,
     kind TEXT NOT NULL,
-    value ANY NOT NULL,
+    value NOT NULL,  -- no type, so no affinity: the text "007" stays text, never the number 7
     label INTEGER NOT NULL,
     PRIMARY KEY (key, kind, value, label)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS fields_label ON fields (label);
 """
+#: Files written before the fix above declared ``value ANY``, which in a table that is not
+#: STRICT means NUMERIC affinity: a string that looks like a number was stored as that number,
+#: so ``{"zip": "07030"}`` also matched ``"7030"``. ``ensure_fields`` rebuilds such a table.
+_NUMERIC_FIELDS = "ANY"
 
 #: The lexical index: one row per document with at least one token, rowid = label, holding
 #: the analyzer's terms joined by spaces (see ``lexical.py`` for why FTS5 gets pre-analysed
@@ -200,6 +204,32 @@ class Documents:
             conn.executemany(
                 f"INSERT INTO {LEXICAL_TABLE} (rowid, terms) VALUES (?, ?)",
                 ((label, t) for label, text in rows for t in [analyzer.terms_text(text)] if t),
+            )
+        return True
+
+    def ensure_fields(self) -> bool:
+        """Rebuild the metadata index from the documents' metadata if this file stored it with
+        numeric affinity (``_NUMERIC_FIELDS``); True if it did. One transaction: a crash leaves
+        the old table, and the next open rebuilds again."""
+        with self._reader() as conn:
+            columns = {
+                name: kind for _, name, kind, *_ in conn.execute("PRAGMA table_info(fields)")
+            }
+        if columns.get("value", "").upper() != _NUMERIC_FIELDS:
+            return False
+        with self._transaction() as conn:
+            conn.execute("DROP TABLE fields")
+            for statement in _SCHEMA.split(";"):
+                if "fields" in statement:
+                    conn.execute(statement)
+            rows = conn.execute("SELECT label, metadata FROM documents WHERE metadata IS NOT NULL")
+            conn.executemany(
+                "INSERT INTO fields VALUES (?, ?, ?, ?)",
+                (
+                    (key, kind, value, label)
+                    for label, body in rows
+                    for key, kind, value in field_rows(_decode_metadata(body))
+                ),
             )
         return True
 

@@ -22,7 +22,6 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from index import StoreLockedError
-from service.access_log import AccessLog
 from service.auth import BearerAuth
 from service.batches import BatchService
 from service.collections import CollectionService
@@ -35,10 +34,10 @@ from service.json_body import JSONBodyRequest
 from service.memory import tune_allocator
 from service.metrics import Metrics
 from service.openapi import openapi_config
-from service.proxy import Forwarder, open_session
+from service.proxy import Forwarder, open_client
 from service.routes import ROUTES
 from service.settings import Settings
-from service.telemetry import HTTPMetrics
+from service.telemetry import RequestTelemetry
 
 logger = logging.getLogger(__name__)
 
@@ -98,9 +97,9 @@ def create_app(settings: Settings) -> Litestar:
                     limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
                 )
                 resources.push_async_callback(http.aclose)
-                session = open_session(settings)  # forwarding (issue 14): its own pool
-                resources.push_async_callback(session.close)
-                app.state.forwarder = Forwarder(session, settings, metrics)
+                forwarding = open_client(settings)  # forwarding (issue 14): its own pool
+                resources.push_async_callback(forwarding.aclose)
+                app.state.forwarder = Forwarder(forwarding, settings, metrics)
             embeddings = await EmbeddingService.open(settings, http, metrics)
             resources.push_async_callback(embeddings.aclose)
             # Files and fine-tuning (issue 5): the job runner stops (a running job goes back to
@@ -143,5 +142,5 @@ def create_app(settings: Settings) -> Litestar:
         debug=False,
     )
     # Outermost layer, like Litestar's OpenTelemetry plugin: it also sees unmatched routes.
-    app.asgi_handler = AccessLog(HTTPMetrics(app.asgi_handler, metrics))
+    app.asgi_handler = RequestTelemetry(app.asgi_handler, metrics)
     return app

@@ -18,8 +18,8 @@ from logging.handlers import QueueHandler, QueueListener
 from typing import Any
 
 from index import Store, StoreLockedError
-from service.access_log import ACCESS_LOGGER
 from service.settings import SETTINGS, Settings
+from service.telemetry import ACCESS_LOGGER
 
 
 def data_dir_in_use(settings: Settings) -> str | None:

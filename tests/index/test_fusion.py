@@ -1,13 +1,15 @@
 """Hybrid search (``index/fusion.py``, ``Collection.hybrid``): the fusion math by hand, the
-candidate fill-in, alpha's ends, filters."""
+candidate fill-in, alpha's ends, filters, and fusion never worse than both of its parts."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from index import Collection, InvalidArgumentError, Store
-from index.fusion import fuse, minmax, reciprocal_ranks, zscore
+from index.fusion import fuse, minmax, rank, reciprocal_ranks, zscore
 from tests.index.test_lexical import CORPUS, fill, reference_bm25
 
 
@@ -90,3 +92,44 @@ def test_hybrid_filters_and_checks(col: Collection) -> None:
             col.hybrid(["cat"], query, **bad)
     with pytest.raises(InvalidArgumentError):
         col.hybrid(["cat", "dog"], query)  # one vector per text
+
+
+# -- fusion never does worse than both of its parts (issue 11) --------------------------------
+
+# Scores on a 0.01 grid: real score differences, not float rounding, decide the orders here.
+scores = st.lists(st.integers(-500, 500).map(lambda x: x / 100), min_size=2, max_size=40)
+
+
+@given(vector=scores, lexical=scores, alpha=st.floats(0.01, 0.99))
+def test_the_fused_best_is_never_beaten_on_both_sides(
+    vector: list[float], lexical: list[float], alpha: float
+) -> None:
+    """With both weights positive, the fused top candidate is Pareto-optimal: no candidate has
+    a better vector score *and* a better lexical score. So fusion never ranks first what both
+    parts would rank below another."""
+    n = min(len(vector), len(lexical))
+    v, lex = np.array(vector[:n]), np.array(lexical[:n])
+    best = int(rank(np.arange(n), fuse(v, lex, alpha), 1)[0])
+    assert not np.any((v > v[best]) & (lex > lex[best]))
+
+
+@given(vector=scores, alpha=st.floats(0.01, 0.99))
+def test_a_side_that_cannot_tell_candidates_apart_leaves_the_other_sides_order(
+    vector: list[float], alpha: float
+) -> None:
+    """No query word matched (every BM25 is 0), or every vector is as near: hybrid then ranks
+    exactly as the informative side does, rather than being pulled toward noise."""
+    v = np.array(vector)
+    flat = np.zeros(len(v))
+    labels = np.arange(len(v))
+    by_vector = rank(labels, v, len(v)).tolist()
+    assert rank(labels, fuse(v, flat, alpha), len(v)).tolist() == by_vector
+    assert rank(labels, fuse(flat, v, alpha), len(v)).tolist() == by_vector
+
+
+def test_when_both_sides_agree_hybrid_agrees() -> None:
+    v = np.array([0.9, 0.1, 0.5, 0.3])
+    lexical = np.array([7.0, 0.5, 3.0, 1.0])  # the same order, another scale
+    labels = np.arange(4)
+    for alpha in (0.1, 0.3, 0.7):
+        assert rank(labels, fuse(v, lexical, alpha), 4).tolist() == [0, 2, 3, 1]
