@@ -73,12 +73,12 @@ class Collection(HybridSearch, Compaction):
         self._graph_lock = ReadWriteLock()
         self._leases = Leases()
         self._graph, self._unsnapshotted = self._open_graph()
-        self._fields, self._matrix = self._open_views()
         analyzer = Analyzer.for_language(self.info.lexical_settings.language)
         if docs.ensure_fields():
             log.warning(
                 "collection %s: rebuilt the metadata index (strings kept as text)", self.name
             )
+        self._fields, self._matrix = self._open_views()  # from the fields as fixed just above
         if docs.ensure_lexical(analyzer):
             log.warning("collection %s: built the lexical index this file lacked", self.name)
         self._text = TextSearch(docs, self.name, analyzer, weigh_repeats=not self.info.legacy)
