@@ -1,4 +1,4 @@
-"""The live vectors in one contiguous float32 matrix, for exact search over a filter's matches.
+"""The live vectors in one contiguous float16 matrix, for exact search over a filter's matches.
 
 Exact search used to read each matching vector from SQLite (about 3.5 ms per thousand), and
 hnswlib's ``get_items`` copies through Python lists (200 ms for ten thousand): so filters
@@ -18,20 +18,23 @@ import numpy as np
 from .schemas import Metric
 
 _GROWTH = 1.5
+#: float16's unit roundoff, with room for the float32 sums of the product.
+_ROUNDOFF = 2.0**-11 * 1.01
 
 
 class VectorMatrix:
     def __init__(self, dim: int, metric: Metric) -> None:
         self.dim = dim
         self.metric = metric
-        self._rows = np.empty((0, dim), np.float32)
+        self._rows = np.empty((0, dim), np.float16)
+        self._norms = np.empty(0, np.float32)  # of the vectors as given (1 for cosine rows)
         self._row_of = np.full(0, -1, np.int32)
         self._free: list[int] = []
         self._used = 0  # rows below this have been handed out
 
     @property
     def nbytes(self) -> int:
-        return int(self._rows.nbytes + self._row_of.nbytes)
+        return int(self._rows.nbytes + self._norms.nbytes + self._row_of.nbytes)
 
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         """Store new labels' vectors (labels never stored before)."""
@@ -54,6 +57,7 @@ class VectorMatrix:
             grown[: len(self._row_of)] = self._row_of
             self._row_of = grown
         self._rows[rows] = vectors
+        self._norms[rows] = np.linalg.norm(vectors, axis=1)
         self._row_of[labels.astype(np.int64)] = rows
 
     def remove(self, labels: np.ndarray) -> None:
@@ -65,20 +69,35 @@ class VectorMatrix:
         self._free.extend(rows[present].tolist())
         self._row_of[plain[present]] = -1
 
-    def vectors(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(labels, vectors)`` of those ``labels`` stored, in the order asked."""
-        plain = labels.astype(np.int64)
-        rows = np.full(len(plain), -1, np.int64)
-        inside = plain < len(self._row_of)
-        rows[inside] = self._row_of[plain[inside]]
-        found = rows >= 0
-        if not found.all():
-            labels, rows = labels[found], rows[found]
-        return labels, self._rows[rows]
+    def shortlist(self, labels: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
+        """The labels among ``labels`` (all stored) that may be among the exact top ``k`` of
+        ``query`` (1-D): every one whose distance, less its error bound, is within the k-th
+        smallest distance plus its bound. hnswlib's distances: ``1 - q.v`` (cosine, with ``q``
+        and the rows unit; ip) or ``|q - v|**2`` (l2)."""
+        rows = self._row_of[labels.astype(np.int64)]
+        if self.metric == "cosine":
+            norm = float(np.linalg.norm(query))
+            query = query / (norm or 1.0)
+        # np.take gathers rows several times faster than fancy indexing does.
+        dots = np.take(self._rows, rows, axis=0).astype(np.float32) @ query.astype(np.float32)
+        norms = np.take(self._norms, rows)
+        error = _ROUNDOFF * float(np.linalg.norm(query)) * norms
+        if self.metric == "l2":
+            distances = float(query @ query) - 2.0 * dots + norms**2
+            error = 2.0 * error
+        else:
+            distances = 1.0 - dots
+        k = min(k, len(labels))
+        worst_kept = np.partition(distances + error, k - 1)[k - 1]
+        kept: np.ndarray = labels[distances - error <= worst_kept]
+        return kept
 
     def _reserve_rows(self, needed: int) -> None:
         if needed <= len(self._rows):
             return
-        grown = np.empty((max(needed, int(len(self._rows) * _GROWTH), 1024), self.dim), np.float32)
+        size = max(needed, int(len(self._rows) * _GROWTH), 1024)
+        grown = np.empty((size, self.dim), np.float16)
         grown[: self._used] = self._rows[: self._used]
-        self._rows = grown
+        norms = np.empty(size, np.float32)
+        norms[: self._used] = self._norms[: self._used]
+        self._rows, self._norms = grown, norms

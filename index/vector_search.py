@@ -171,22 +171,19 @@ class VectorSearch(CollectionState):
     def _exact_in_memory(
         self, queries: np.ndarray, k: int, allowed: BitMap
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top-k among ``allowed`` from the in-memory matrix, ``MATRIX_CHUNK`` rows at a
-        time (bounded transient memory)."""
-        metric = self.info.metric
-        if metric == "cosine":  # the matrix holds unit vectors
-            norms = np.linalg.norm(queries, axis=1, keepdims=True)
-            queries, metric = queries / np.where(norms == 0, 1.0, norms), "ip"
+        """Exact top-k among ``allowed``: the in-memory matrix shortlists, ``MATRIX_CHUNK``
+        rows at a time, the documents that can be in it (``vector_matrix.py``), and their
+        float32 vectors from SQLite rank them."""
         every = np.frombuffer(allowed.to_array(), np.uint32).astype(np.uint64)
-        best: tuple[np.ndarray, np.ndarray] | None = None
-        for start in range(0, len(every), MATRIX_CHUNK):
-            found, vectors = self._matrix.vectors(every[start : start + MATRIX_CHUNK])
-            top = exact_top_k(metric, queries, found, vectors, k)
-            if best is not None:
-                top = merge_top_k((best[0], top[0]), (best[1], top[1]), k)
-            best = top
-        assert best is not None  # allowed is not empty
-        return best
+        [query] = queries
+        shortlist = [
+            self._matrix.shortlist(every[start : start + MATRIX_CHUNK], query, k)
+            for start in range(0, len(every), MATRIX_CHUNK)
+        ]
+        labels = np.concatenate(shortlist) if len(shortlist) > 1 else shortlist[0]
+        if len(shortlist) > 1:  # the chunks' shortlists, shortlisted together
+            labels = self._matrix.shortlist(labels, query, k)
+        return self._exact_top(queries, k, labels)
 
     def _filtered_top_sql(
         self, query: np.ndarray, k: int, where: dict[str, Any]
