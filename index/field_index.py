@@ -13,7 +13,10 @@ value bitmaps and columns keep its label (results are intersected with ``live``)
 index is rebuilt (on open, and by compaction).
 
 It answers ``None`` (the caller then asks SQLite) where it cannot be exact: labels beyond 32
-bits, or integers beyond 2**53 compared by range (the columns hold float64).
+bits, or integers beyond 2**53 compared by range (the columns hold float64); and for equality
+on a key with more than ``MAX_DISTINCT`` distinct values (an id or a URL per document), whose
+bitmaps would cost a few hundred bytes of Python objects per document for filters that SQLite's
+index answers well anyway (they match few documents).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from .schemas import Metadata
 
 _LABEL_LIMIT = 2**32
 _EXACT_FLOAT = 2**53
+#: Distinct values a key may have before its equality filters are left to SQLite.
+MAX_DISTINCT = 50_000
 _MERGE_AT = 4_096  # pending numbers merged into the sorted column beyond this (and 1/16th)
 
 
@@ -87,6 +92,8 @@ class FieldIndex:
         self.live = BitMap()
         self._values: dict[tuple[str, str, object], BitMap] = {}
         self._numbers: dict[str, _Numbers] = {}
+        self._distinct: dict[str, int] = {}  # values per key with a bitmap
+        self._too_many: set[str] = set()  # keys beyond MAX_DISTINCT: no bitmaps
         self._usable = True
 
     @classmethod
@@ -124,16 +131,24 @@ class FieldIndex:
             self.live.difference_update(BitMap([label for label in labels if label < _LABEL_LIMIT]))
 
     def _add_row(self, key: str, kind: str, value: object, label: int) -> None:
-        bitmap = self._values.get((key, kind, value))
-        if bitmap is None:
-            bitmap = self._values[(key, kind, value)] = BitMap()
-        bitmap.add(label)
+        if key not in self._too_many:
+            bitmap = self._values.get((key, kind, value))
+            if bitmap is None:
+                bitmap = self._values[(key, kind, value)] = BitMap()
+                self._distinct[key] = self._distinct.get(key, 0) + 1
+                if self._distinct[key] > MAX_DISTINCT:
+                    self._drop_values(key)
+            bitmap.add(label)
         if kind == "n":
             numbers = self._numbers.get(key)
             if numbers is None:
                 numbers = self._numbers[key] = _Numbers()
             assert isinstance(value, int | float)
             numbers.add(value, label)
+
+    def _drop_values(self, key: str) -> None:
+        self._too_many.add(key)
+        self._values = {k: v for k, v in self._values.items() if k[0] != key}
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -172,6 +187,8 @@ class FieldIndex:
         return BitMap() if numbers is None else numbers.compare(op, operand)
 
     def _equals(self, key: str, values: Sequence[Any]) -> BitMap:
+        if key in self._too_many:
+            raise Unanswerable
         found = [self._values.get((key, *encode_value(value))) for value in values]
         present = [bitmap for bitmap in found if bitmap is not None]
         if not present:

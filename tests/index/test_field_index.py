@@ -102,3 +102,17 @@ def test_filtered_queries_after_updates_deletes_and_reopen(tmp_path, rng, monkey
                     assert [h.id for h in hits] == truth
                 found += len({h.id for h in hits} & set(truth))
             assert found >= 95
+
+
+def test_a_key_with_too_many_values_is_left_to_sqlite(store: Store, rng, monkeypatch) -> None:
+    """A value per document (an id, a URL) would cost a bitmap each: beyond MAX_DISTINCT the
+    key's equality filters go to SQLite, its ranges and the other keys stay in memory."""
+    monkeypatch.setattr("index.field_index.MAX_DISTINCT", 10)
+    col = store.create_collection("many", dim=4)
+    metas = [{"url": f"u{i}", "n": i, "even": i % 2 == 0} for i in range(40)]
+    col.upsert([f"d{i}" for i in range(40)], rng.normal(size=(40, 4)), metadatas=metas)
+    assert col._fields.matching({"url": "u7"}) is None
+    assert set(col._fields.matching({"n": {"$lt": 5}}) or []) == set(range(5))
+    assert len(col._fields.matching({"even": True}) or []) == 20
+    [hits] = col.query(rng.normal(size=4), k=5, where={"$or": [{"url": "u7"}, {"url": "u9"}]})
+    assert sorted(h.id for h in hits) == ["d7", "d9"]
