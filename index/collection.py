@@ -29,7 +29,12 @@ import numpy as np
 from .analysis import Analyzer
 from .compaction import Compaction
 from .documents import Documents
-from .errors import CollectionNotFoundError, InvalidArgumentError, StoreClosedError
+from .errors import (
+    CollectionNotFoundError,
+    IndexStoreError,
+    InvalidArgumentError,
+    StoreClosedError,
+)
 from .field_index import FieldIndex
 from .filters import check_where
 from .graph import Graph
@@ -78,11 +83,15 @@ class Collection(HybridSearch, Compaction):
             log.warning(
                 "collection %s: rebuilt the metadata index (strings kept as text)", self.name
             )
-        self._fields, self._matrix = self._open_views()  # from the fields as fixed just above
+        # Filled by a thread (``_build_views``) from the fields as fixed just above; until then
+        # filters are answered by SQLite, so opening a large collection does not wait for them.
+        self._fields, self._matrix = FieldIndex(), VectorMatrix(self.info.dim, self.info.metric)
+        self.views_built = threading.Event()
         if docs.ensure_lexical(analyzer):
             log.warning("collection %s: built the lexical index this file lacked", self.name)
         self._text = TextSearch(docs, self.name, analyzer, weigh_repeats=not self.info.legacy)
         self._text.start(self._write_lock, self._leases)
+        threading.Thread(target=self._build_views, name=f"views-{self.name}", daemon=True).start()
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -124,6 +133,22 @@ class Collection(HybridSearch, Compaction):
             time.perf_counter() - started,
         )
         return graph, replayed
+
+    def _build_views(self) -> None:
+        """Build the filter index and vector matrix holding the write lock (writes wait, a few
+        seconds at a million documents; searches go on) and a lease (closing waits)."""
+        try:
+            with self._leases.hold(), self._write_lock:
+                if self._leases.retiring:
+                    return
+                fields, matrix = self._open_views()
+                with self._graph_lock.writing():
+                    self._fields, self._matrix = fields, matrix
+                    self.views_built.set()
+        except IndexStoreError:  # closed before the thread ran
+            return
+        except Exception:
+            log.exception("collection %s: filters stay on SQLite", self.name)
 
     def _open_views(self) -> tuple[FieldIndex, VectorMatrix]:
         """The in-memory filter index and vector matrix, from SQLite (``field_index.py``,
@@ -241,6 +266,7 @@ class Collection(HybridSearch, Compaction):
         with self._graph_lock.writing():
             self._graph, self._unsnapshotted = self._open_graph()
             self._fields, self._matrix = self._open_views()
+            self.views_built.set()
 
     def _add_views(
         self, labels: np.ndarray, vectors: np.ndarray, metadatas: Sequence[Metadata | None]

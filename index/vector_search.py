@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -65,6 +66,7 @@ class CollectionState:
     _leases: Leases
     _fields: FieldIndex
     _matrix: VectorMatrix
+    views_built: threading.Event
 
     @property
     def name(self) -> str:
@@ -137,7 +139,7 @@ class VectorSearch(CollectionState):
         self, query: np.ndarray, k: int, where: dict[str, Any]
     ) -> tuple[np.ndarray, np.ndarray, dict[int, Hit] | None]:
         """``(labels[1, k'], distances[1, k'], rows or None)``: see :meth:`query`."""
-        allowed = self._fields.matching(where)
+        allowed = self._fields.matching(where) if self.views_built.is_set() else None
         if allowed is None:  # beyond what the in-memory index answers exactly: ask SQLite
             return self._filtered_top_sql(query, k, where)
         graph = self._graph

@@ -68,6 +68,7 @@ def test_numbers_beyond_float_precision_are_left_to_sqlite(store: Store, rng) ->
     col = store.create_collection("big", dim=4)
     big = 2**53
     col.upsert(["a", "b"], rng.normal(size=(2, 4)), metadatas=[{"n": big}, {"n": big + 1}])
+    assert col.views_built.wait(30)
     assert col._fields.matching({"n": {"$gt": big}}) is None
     [hits] = col.query(rng.normal(size=4), k=5, where={"n": {"$gt": big}})
     assert [h.id for h in hits] == ["b"]
@@ -91,6 +92,7 @@ def test_filtered_queries_after_updates_deletes_and_reopen(tmp_path, rng, monkey
     keep = [i for i in range(50, N_DOCS) if matches(metas[i], where)]
     with Store(tmp_path / "data") as store:
         col = store.get_collection("f")
+        assert col.views_built.wait(30)  # until then SQLite answers filters
         for exact in (True, False):
             monkeypatch.setattr(vector_search, "RESTRICTED_US", 1e9 if exact else 0.0)
             monkeypatch.setattr(vector_search, "POST_FILTER_MIN", 2.0)
@@ -111,6 +113,7 @@ def test_a_key_with_too_many_values_is_left_to_sqlite(store: Store, rng, monkeyp
     col = store.create_collection("many", dim=4)
     metas = [{"url": f"u{i}", "n": i, "even": i % 2 == 0} for i in range(40)]
     col.upsert([f"d{i}" for i in range(40)], rng.normal(size=(40, 4)), metadatas=metas)
+    assert col.views_built.wait(30)
     assert col._fields.matching({"url": "u7"}) is None
     assert set(col._fields.matching({"n": {"$lt": 5}}) or []) == set(range(5))
     assert len(col._fields.matching({"even": True}) or []) == 20

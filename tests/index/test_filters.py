@@ -123,12 +123,19 @@ wheres = st.recursive(
 )
 
 
-@pytest.fixture
-def populated(store: Store, rng: np.random.Generator) -> tuple[Collection, np.ndarray, list[dict]]:
+@pytest.fixture(params=["memory", "sqlite"])
+def populated(
+    request: pytest.FixtureRequest, store: Store, rng: np.random.Generator
+) -> tuple[Collection, np.ndarray, list[dict]]:
+    """A collection whose filters are answered by the in-memory index (``field_index.py``),
+    or by SQLite (as while that index is being built after opening)."""
     col = store.create_collection("f", dim=DIM)
     vectors = rng.normal(size=(N_DOCS, DIM)).astype(np.float32)
     metas = [make_metadata(rng, i) for i in range(N_DOCS)]
     col.upsert([f"d{i}" for i in range(N_DOCS)], vectors, metadatas=metas)
+    assert col.views_built.wait(30)
+    if request.param == "sqlite":
+        col.views_built.clear()
     return col, vectors, metas
 
 
