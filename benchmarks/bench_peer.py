@@ -11,16 +11,20 @@ index). Chroma is a benchmark-only peer: it is installed from PyPI into its own 
 environment under the git-ignored ``benchmarks/.peer/`` (created here on first use), never into
 semsearch's, and run as ``chroma run`` with telemetry off.
 
-What is timed is the server: request bodies are encoded before the clock starts and answers
-decoded after it stops. Ingest is batches of ``--batch`` documents from one client, then (for
-Chroma, which indexes in the background) until the collection answers with every document.
-RSS is the server process tree's resident memory after the queries; disk is the data
-directory's bytes after a clean shutdown.
+What is timed is the server: request bodies are encoded before the clock starts. Both servers
+run at once and every phase alternates between them (a batch to one, the same batch to the
+other; blocks of 100 queries; QPS windows of a third of ``--seconds``), so that both see the
+same machine: on a shared two-core machine the load comes and goes, and measuring one server
+after the other compared two different machines. Ingest is batches of ``--batch`` documents
+from one client, then (for Chroma, which indexes in the background) until the collection has
+indexed every document. RSS is the server process tree's resident memory after the queries;
+disk is the data directory's bytes after a clean shutdown.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import os
@@ -31,7 +35,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -247,22 +251,17 @@ def semsearch_server(scratch: Path) -> Iterator[Semsearch]:
         server.stop(120)
 
 
-def ingest(peer: Peer, vectors: np.ndarray, texts: list[str], batch: int) -> float:
-    elapsed = 0.0
-    for start in range(0, len(vectors), batch):
-        stop = min(start + batch, len(vectors))
-        ids = [f"d{i}" for i in range(start, stop)]
-        meta = [{"bucket": i % 100} for i in range(start, stop)]
-        body = peer.add_body(ids, vectors[start:stop], texts[start:stop], meta)
-        started = time.perf_counter()
-        peer.post(peer.add_path(), body)
-        elapsed += time.perf_counter() - started
+def ingest_batch(peer: Peer, start: int, stop: int, docs: np.ndarray, texts: list[str]) -> float:
+    """Seconds one batch's request took (its body encoded before the clock starts)."""
+    ids = [f"d{i}" for i in range(start, stop)]
+    meta = [{"bucket": i % 100} for i in range(start, stop)]
+    body = peer.add_body(ids, docs[start:stop], texts[start:stop], meta)
     started = time.perf_counter()
-    peer.settle(len(vectors))
-    return len(vectors) / (elapsed + time.perf_counter() - started)
+    peer.post(peer.add_path(), body)
+    return time.perf_counter() - started
 
 
-def latencies(peer: Peer, bodies: list[bytes]) -> tuple[np.ndarray, list[list[str]]]:
+def latencies(peer: Peer, bodies: list[bytes]) -> tuple[list[float], list[list[str]]]:
     times, answers = [], []
     for body in bodies:
         started = time.perf_counter()
@@ -272,10 +271,11 @@ def latencies(peer: Peer, bodies: list[bytes]) -> tuple[np.ndarray, list[list[st
         times.append(time.perf_counter() - started)
         response.raise_for_status()
         answers.append(peer.ids_of(response.json()))
-    return np.asarray(times) * 1000, answers
+    return times, answers
 
 
-def qps(peer: Peer, bodies: list[bytes], clients: int, seconds: float) -> float:
+def qps(peer: Peer, bodies: list[bytes], clients: int, seconds: float) -> tuple[int, float]:
+    """``(requests, seconds)`` of ``clients`` threads querying for ``seconds``."""
     done = [0] * clients
     stop_at = time.perf_counter() + seconds
 
@@ -294,7 +294,7 @@ def qps(peer: Peer, bodies: list[bytes], clients: int, seconds: float) -> float:
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(done) / (time.perf_counter() - started)
+    return sum(done), time.perf_counter() - started
 
 
 def recall(answers: list[list[str]], truth: np.ndarray) -> float:
@@ -311,31 +311,54 @@ def exact_top10(docs: np.ndarray, queries: np.ndarray, mask: np.ndarray | None) 
     return np.argsort(-scores, axis=1)[:, :10]
 
 
-def measure(
-    start: Callable[[Path], Any], args: argparse.Namespace, data: tuple, scratch: Path
-) -> dict[str, float]:
+def measure(peers: dict[str, Peer], args: argparse.Namespace, data: tuple) -> dict[str, dict]:
+    """Every phase interleaved between the peers, batch by batch and block by block, so that
+    both see the same machine (shared and noisy: other work comes and goes)."""
     docs, queries, texts, truth, filtered_truth = data
-    with start(scratch) as peer:
-        ingest_rate = ingest(peer, docs, texts, args.batch)
-        plain = [peer.query_body(q, None) for q in queries]
-        filtered = [peer.query_body(q, FILTER) for q in queries]
-        latencies(peer, plain[:50])  # warm up
-        ms, answers = latencies(peer, plain)
-        fms, fanswers = latencies(peer, filtered)
-        rate = qps(peer, plain, 4, args.seconds)
-        rss = tree_rss_mib(peer.pid)
-        data_dir = peer.data
-    return {
-        "ingest_vectors_per_s": ingest_rate,
-        "query_p50_ms": float(np.percentile(ms, 50)),
-        "query_p99_ms": float(np.percentile(ms, 99)),
-        "qps_4_clients": rate,
-        "recall_at_10": recall(answers, truth),
-        "filter50_p50_ms": float(np.percentile(fms, 50)),
-        "filter50_recall_at_10": recall(fanswers, filtered_truth),
-        "rss_mib": rss,
-        "disk_mib": dir_mib(data_dir),
+    spent = dict.fromkeys(peers, 0.0)
+    for start in range(0, len(docs), args.batch):
+        stop = min(start + args.batch, len(docs))
+        for name, peer in peers.items():
+            spent[name] += ingest_batch(peer, start, stop, docs, texts)
+    for name, peer in peers.items():  # Chroma indexes in the background: wait for it
+        started = time.perf_counter()
+        peer.settle(len(docs))
+        spent[name] += time.perf_counter() - started
+    plain = {name: [p.query_body(q, None) for q in queries] for name, p in peers.items()}
+    filtered = {name: [p.query_body(q, FILTER) for q in queries] for name, p in peers.items()}
+    times: dict[str, dict[str, list[float]]] = {n: {"plain": [], "filter": []} for n in peers}
+    answers: dict[str, dict[str, list[list[str]]]] = {
+        name: {"plain": [], "filter": []} for name in peers
     }
+    for name, peer in peers.items():
+        latencies(peer, plain[name][:50])  # warm up
+    for block in np.array_split(np.arange(len(queries)), 10):
+        for kind, bodies in (("plain", plain), ("filter", filtered)):
+            for name, peer in peers.items():
+                t, a = latencies(peer, [bodies[name][i] for i in block])
+                times[name][kind] += t
+                answers[name][kind] += a
+    rates = {name: [0.0, 0.0] for name in peers}
+    for _ in range(3):
+        for name, peer in peers.items():
+            requests, seconds = qps(peer, plain[name], 4, args.seconds / 3)
+            rates[name][0] += requests
+            rates[name][1] += seconds
+    results = {}
+    for name, peer in peers.items():
+        ms = np.asarray(times[name]["plain"]) * 1000
+        fms = np.asarray(times[name]["filter"]) * 1000
+        results[name] = {
+            "ingest_vectors_per_s": len(docs) / spent[name],
+            "query_p50_ms": float(np.percentile(ms, 50)),
+            "query_p99_ms": float(np.percentile(ms, 99)),
+            "qps_4_clients": rates[name][0] / rates[name][1],
+            "recall_at_10": recall(answers[name]["plain"], truth),
+            "filter50_p50_ms": float(np.percentile(fms, 50)),
+            "filter50_recall_at_10": recall(answers[name]["filter"], filtered_truth),
+            "rss_mib": tree_rss_mib(peer.pid),
+        }
+    return results
 
 
 ROWS = [
@@ -381,18 +404,22 @@ def main() -> None:
     mask = np.arange(args.n) % 100 < 50
     truth = exact_top10(docs, queries, None), exact_top10(docs, queries, mask)
     data = (docs, queries, texts, *truth)
-    peers = {"chroma": chroma_server, "semsearch": semsearch_server}
-    results: dict[str, dict[str, float]] = {}
-    for key, start in peers.items():
-        if args.only not in (None, key):
-            continue
-        scratch = Path(tempfile.mkdtemp(prefix=f"bench-peer-{key}-"))
-        try:
-            label = f"Chroma {CHROMA_VERSION}" if key == "chroma" else "semsearch"
-            results[label] = measure(start, args, data, scratch)
-            print(label, json.dumps(results[label]), file=sys.stderr, flush=True)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+    starters = {"chroma": chroma_server, "semsearch": semsearch_server}
+    labels = {"chroma": f"Chroma {CHROMA_VERSION}", "semsearch": "semsearch"}
+    scratch = Path(tempfile.mkdtemp(prefix="bench-peer-"))
+    try:
+        with contextlib.ExitStack() as running:
+            peers = {
+                labels[key]: running.enter_context(start(scratch))
+                for key, start in starters.items()
+                if args.only in (None, key)
+            }
+            data_dirs = {name: peer.data for name, peer in peers.items()}
+            results = measure(peers, args, data)
+        for name, data_dir in data_dirs.items():  # after a clean shutdown
+            results[name]["disk_mib"] = dir_mib(data_dir)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     load = os.getloadavg()
     print(f"{args.n:,} WordNet vectors x {docs.shape[1]}, {args.queries:,} queries; ", end="")
     print(f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
