@@ -32,7 +32,9 @@ Counter = Callable[[list[str]], list[int]]
 Span = tuple[int, int]
 
 # Sentence ends (with their CJK full-width forms, written as escapes) and line breaks.
-_UNIT_END = re.compile(r"[.!?;\u2026\u3002\uff01\uff1f\uff1b]+[\"'\u201d\u2019)\]]*\s+|\s*\n\s*")
+_UNIT_END = re.compile(
+    r"[.!?;\u2026]+[\"'\u201d\u2019)\]]*\s+|[\u3002\uff01\uff1f\uff1b]+\s*|\s*\n\s*"
+)
 _WORD = re.compile(r"\s*\S+\s*")
 
 

@@ -28,7 +28,7 @@ def upstream(texts: list[str]) -> list[int]:
 def check_spans(text: str, spans: list[tuple[int, int]], size: int, count: Counter) -> None:
     """Spans are ordered, inside the text, cover every non-space character, and fit."""
     assert spans
-    covered = set()
+    covered: set[int] = set()
     previous_start = -1
     for start, end in spans:
         assert 0 <= start < end <= len(text)
