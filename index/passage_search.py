@@ -100,7 +100,7 @@ class PassageSearch:
                 continue
             found[id_] = spans.get(label) or [(label, 0, len(text))]
         if vector is not None:
-            query = check_vectors(vector, self.info.dim, 1)
+            query = check_vectors(vector, self.info.dim)[:1]
             every = np.asarray([p[0] for ps in found.values() for p in ps], np.uint64)
             got, vectors = self._docs.vectors_of(every, self.info.dim)
             sims = scores_of(self.info.metric, distances(self.info.metric, query, vectors)[0])

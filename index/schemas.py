@@ -64,18 +64,12 @@ class PassageSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
     """How a collection splits long texts into passages (issue 12), fixed at creation.
 
     ``size`` and ``overlap`` are counted in the collection's model's own tokens; a text of at
-    most ``size`` tokens is one passage, the document itself. ``overlap < size``.
+    most ``size`` tokens is one passage, the document itself. ``overlap < size`` (checked by
+    :meth:`index.Store.create_collection`).
     """
 
     size: Annotated[int, msgspec.Meta(ge=PASSAGE_SIZES[0], le=PASSAGE_SIZES[1])] = 256
     overlap: Annotated[int, msgspec.Meta(ge=0, le=PASSAGE_SIZES[1] - 1)] = 32
-
-    def __post_init__(self) -> None:
-        if self.overlap >= self.size:
-            raise ValueError(
-                f"passages.overlap must be less than passages.size ({self.size}) "
-                "- at `$.passages.overlap`"
-            )
 
 
 class Passages(msgspec.Struct, kw_only=True, frozen=True):
