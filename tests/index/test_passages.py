@@ -84,6 +84,7 @@ def test_a_passage_finds_its_document_once(col: Collection, rng: np.random.Gener
     assert len(best) == 3
     record = col.get(["long"])[0]
     assert record.text == text
+    assert record.vector is not None
     assert np.allclose(record.vector, passages[0])  # a split document's vector: its first passage's
 
 
