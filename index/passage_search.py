@@ -80,25 +80,26 @@ class PassageSearch:
         self,
         ids: Sequence[str],
         vector: np.ndarray | None = None,
-        terms: Sequence[str] | None = None,
+        text: str | None = None,
         n: int = PASSAGES_PER_HIT,
     ) -> dict[str, list[PassageHit]]:
         """The best ``n`` passages of each of these documents (those that exist), best first.
 
         With a query ``vector`` (vector and hybrid search) a passage's score is its vector
-        score; with the query's analysed ``terms`` only (lexical search), it is BM25's
-        saturated term frequency of those terms in the passage, summed (no idf: the passages
-        of one hit share it). A document that was not split is one passage, its whole text.
+        score; with the query's ``text`` only (lexical search), it is BM25's saturated term
+        frequency of the query's terms (analysed as the collection's texts are) in the
+        passage, summed (no idf, which would not reorder much within one document). A
+        document that was not split is one passage, its whole text.
         """
+        terms = self._text_analyzer.terms(text) if text is not None else []
         ids = check_ids(ids)
         rows = self._docs.texts_of(ids)
         labels = [label for label, _ in rows.values()]
         spans = self._docs.spans_of(labels)
         found: dict[str, list[tuple[int, int, int]]] = {}
-        for id_, (label, text) in rows.items():
-            if text is None:
-                continue
-            found[id_] = spans.get(label) or [(label, 0, len(text))]
+        for id_, (label, body) in rows.items():
+            if body is not None:
+                found[id_] = spans.get(label) or [(label, 0, len(body))]
         if vector is not None:
             query = check_vectors(vector, self.info.dim)[:1]
             every = np.asarray([p[0] for ps in found.values() for p in ps], np.uint64)
@@ -107,8 +108,8 @@ class PassageSearch:
             score = dict(zip(got.tolist(), sims.tolist(), strict=True))
         result: dict[str, list[PassageHit]] = {}
         for id_, passages in found.items():
-            text = rows[id_][1]
-            assert text is not None
+            body = rows[id_][1]
+            assert body is not None
             hits = []
             for label, start, end in passages:
                 if vector is not None:
@@ -116,8 +117,8 @@ class PassageSearch:
                     if value is None:  # replaced since its text was read
                         continue
                 else:
-                    value = self._term_score(text[start:end], terms or ())
-                hits.append(PassageHit(start=start, end=end, score=value, text=text[start:end]))
+                    value = self._term_score(body[start:end], terms)
+                hits.append(PassageHit(start=start, end=end, score=value, text=body[start:end]))
             hits.sort(key=lambda h: -h.score)
             result[id_] = hits[:n]
         return result

@@ -157,8 +157,7 @@ def test_lexical_and_hybrid_give_each_document_once(
     assert len({h.id for h in hybrid}) == len(hybrid) == 3
     filtered = col.hybrid(["sentence topic"], target[None], k=3, where={"kind": "short"})[0]
     assert {h.id for h in filtered} == {"a", "b", "c"}
-    terms = col._text.query("topic b1").terms
-    best = col.passages(["long"], terms=terms)["long"][0]
+    best = col.passages(["long"], text="topic b1")["long"][0]
     assert "b1" in best.text
 
 
