@@ -207,7 +207,7 @@ def speed_rows(
                 latencies["vector"].append((t1 - t0) * 1000)
                 latencies["hybrid"].append((t2 - t1) * 1000)
             store.close()
-        row = {
+        row: dict[str, Any] = {
             "dataset": name,
             "passages": label(setting),
             "documents": len(ids),
