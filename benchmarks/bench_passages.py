@@ -24,9 +24,9 @@ and on the first ``--n`` WordNet glosses, settings measured in the same run.
 from __future__ import annotations
 
 import argparse
-import os
 import gzip
 import json
+import os
 import random
 import statistics
 import tempfile
