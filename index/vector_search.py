@@ -6,6 +6,7 @@ A mixin of :class:`index.Collection`; it reads the collection's documents, graph
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -38,6 +39,8 @@ class CollectionState:
     _graph: Graph
     _graph_lock: ReadWriteLock
     _leases: Leases
+    #: Passages HNSW returned per distinct document in recent searches (``_graph_top``).
+    _fanout: float = 1.0
 
     @property
     def name(self) -> str:
@@ -110,25 +113,29 @@ class VectorSearch(CollectionState):
         documents (all when ``None``); raises ``RuntimeError`` as :meth:`Graph.knn` does.
 
         In a collection with documents split into passages, several of the nearest labels may
-        be one document's: the search asks for more and more passages (x4 at a time) until
-        each query has k distinct documents, or it has seen every passage there is, or k
-        times the most passages a document may have (enough for k documents in any case).
+        be one document's: the search asks for ``k`` times as many passages as the last
+        searches needed per document found (``_fanout``, so one HNSW search usually does),
+        then for more (x2 at a time) until each query has k distinct documents, or it has seen
+        every passage there is, or k times the most passages a document may have (enough for
+        k documents in any case).
         """
         graph = self._graph
         docs = self._docs
         only = None if allowed is None else set(docs.passage_labels(allowed).tolist())
-        labels, distances = graph.knn(queries, k, only)
         if not docs.split:
-            return labels, distances
+            return graph.knn(queries, k, only)
         limit = min(graph.live if only is None else len(only), k * MAX_PASSAGES)
-        n = k
+        n = min(limit, max(k, math.ceil(k * self._fanout)))
         while True:
+            labels, distances = graph.knn(queries, n, only)
             owners = docs.owners(labels.ravel()).reshape(labels.shape)
             rows = [best_per_document(o, d) for o, d in zip(owners, distances, strict=True)]
-            if n >= limit or all(len(r[0]) >= k for r in rows):
+            found = min(len(r[0]) for r in rows)
+            if found >= k or n >= limit:
+                # Passages per document found, with a margin; a float store is atomic enough.
+                self._fanout = min(max(1.0, 1.25 * n / max(found, 1)), float(MAX_PASSAGES))
                 return _stack(rows, k)
-            n = min(limit, n * 4)
-            labels, distances = graph.knn(queries, n, only)
+            n = min(limit, n * 2)
 
     def _search_filtered(self, query: np.ndarray, k: int, where: dict[str, Any]) -> list[list[Hit]]:
         labels, distances, rows = self._filtered_top(query, k, where)
