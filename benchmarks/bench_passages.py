@@ -3,7 +3,7 @@ and what passages cost in ingest and query time.
 
     python benchmarks/bench_passages.py quality [--datasets scifact,...] [--settings off,256/32]
     python benchmarks/bench_passages.py long    [--group 16] [--settings off,256/32]
-    python benchmarks/bench_passages.py speed   [--n 100000] [--settings off,256/32]
+    python benchmarks/bench_passages.py speed   [--n 100000] [--repeats 2] [--settings off,256/32]
     (each with [--json FILE])
 
 All in process, exactly as the service does it: texts split by ``service/passages.py`` with the
@@ -18,7 +18,8 @@ of whose documents is long: its abstracts, shuffled with a fixed seed, concatena
 at a time into long documents (~6,000 tokens at 16); a long document is relevant to a claim
 when it contains an abstract relevant to it (graded by the best). ``speed``: ingest docs/s (split,
 embed, write) and query p50 (embed + search, one query at a time, vector and hybrid) on SciFact
-and on the first ``--n`` WordNet glosses, settings measured in the same run.
+and on the first ``--n`` WordNet glosses, settings measured in the same run, alternating,
+best of ``--repeats``.
 """
 
 from __future__ import annotations
@@ -222,42 +223,61 @@ def speed_rows(
     queries: list[str],
     embedder: Embedder,
     settings: Sequence[PassageSettings | None],
+    repeats: int,
 ) -> list[dict[str, Any]]:
-    rows = []
-    for setting in settings:
-        with tempfile.TemporaryDirectory() as tmp:
-            store = Store(Path(tmp))
-            col = store.create_collection("c", dim=NATIVE_DIMENSIONS, passages=setting)
-            started = time.perf_counter()
-            passages = ingest(col, embedder, ids, texts, setting)
-            seconds = time.perf_counter() - started
-            col.lexical_ready(timeout=600)
-            latencies: dict[str, list[float]] = {"vector": [], "hybrid": []}
-            for text in queries:
-                t0 = time.perf_counter()
-                col.query(embedder.embed([text]), k=10)
-                t1 = time.perf_counter()
-                col.hybrid([text], embedder.embed([text]), k=10)
-                t2 = time.perf_counter()
-                latencies["vector"].append((t1 - t0) * 1000)
-                latencies["hybrid"].append((t2 - t1) * 1000)
-            store.close()
-        row: dict[str, Any] = {
-            "dataset": name,
-            "passages": label(setting),
-            "documents": len(ids),
-            "passage_count": passages,
-            "ingest_docs_per_s": round(len(ids) / seconds, 1),
-            "vector_p50_ms": round(statistics.median(latencies["vector"]), 3),
-            "hybrid_p50_ms": round(statistics.median(latencies["hybrid"]), 3),
-        }
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+    """Each setting ``repeats`` times, settings alternating (so that the machine's other load
+    falls on all of them alike); the best of the repeats is reported."""
+    best: dict[str, dict[str, Any]] = {}
+    for _ in range(repeats):
+        for setting in settings:
+            row = speed_once(name, ids, texts, queries, embedder, setting)
+            print(json.dumps(row), flush=True)
+            kept = best.setdefault(row["passages"], row)
+            kept["ingest_docs_per_s"] = max(kept["ingest_docs_per_s"], row["ingest_docs_per_s"])
+            for key in ("vector_p50_ms", "hybrid_p50_ms"):
+                kept[key] = min(kept[key], row[key])
+    rows = list(best.values())
     base = rows[0]
     for row in rows[1:]:
         for key in ("ingest_docs_per_s", "vector_p50_ms", "hybrid_p50_ms"):
             row[f"{key}_ratio"] = round(row[key] / base[key], 3)
     return rows
+
+
+def speed_once(
+    name: str,
+    ids: list[str],
+    texts: list[str],
+    queries: list[str],
+    embedder: Embedder,
+    setting: PassageSettings | None,
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp))
+        col = store.create_collection("c", dim=NATIVE_DIMENSIONS, passages=setting)
+        started = time.perf_counter()
+        passages = ingest(col, embedder, ids, texts, setting)
+        seconds = time.perf_counter() - started
+        col.lexical_ready(timeout=600)
+        latencies: dict[str, list[float]] = {"vector": [], "hybrid": []}
+        for text in queries:
+            t0 = time.perf_counter()
+            col.query(embedder.embed([text]), k=10)
+            t1 = time.perf_counter()
+            col.hybrid([text], embedder.embed([text]), k=10)
+            t2 = time.perf_counter()
+            latencies["vector"].append((t1 - t0) * 1000)
+            latencies["hybrid"].append((t2 - t1) * 1000)
+        store.close()
+    return {
+        "dataset": name,
+        "passages": label(setting),
+        "documents": len(ids),
+        "passage_count": passages,
+        "ingest_docs_per_s": round(len(ids) / seconds, 1),
+        "vector_p50_ms": round(statistics.median(latencies["vector"]), 3),
+        "hybrid_p50_ms": round(statistics.median(latencies["hybrid"]), 3),
+    }
 
 
 def glosses(n: int, queries: int) -> tuple[list[str], list[str], list[str]]:
@@ -280,6 +300,7 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=16)
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=2, help="speed: runs per setting")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     settings = [parse_setting(s) for s in args.settings.split(",")]
@@ -294,9 +315,13 @@ def main() -> None:
     else:
         sci = load_beir(DATASETS / "scifact", "test")
         questions = list(sci.queries.values())[: args.queries]
-        rows += speed_rows("scifact", sci.doc_ids, sci.doc_texts, questions, embedder, settings)
+        rows += speed_rows(
+            "scifact", sci.doc_ids, sci.doc_texts, questions, embedder, settings, args.repeats
+        )
         ids, texts, held_out = glosses(args.n, args.queries)
-        rows += speed_rows(f"wordnet{args.n}", ids, texts, held_out, embedder, settings)
+        rows += speed_rows(
+            f"wordnet{args.n}", ids, texts, held_out, embedder, settings, args.repeats
+        )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 
