@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 Counter = Callable[[list[str]], list[int]]
 Span = tuple[int, int]
@@ -48,14 +48,31 @@ def fits(text: str, size: int) -> bool:
 def split(text: str, *, size: int, overlap: int, count: Counter) -> list[Span]:
     """The passages of ``text`` as ``(start, end)`` spans, in order; ``[(0, len(text))]`` when
     it is one passage. ``0 <= overlap < size``."""
+    return split_many([text], size=size, overlap=overlap, count=count)[0]
+
+
+def split_many(
+    texts: Sequence[str], *, size: int, overlap: int, count: Counter
+) -> list[list[Span]]:
+    """:func:`split` of each text, counting tokens in a few large batches rather than a few
+    small ones per text (a tokenizer call costs more than the tokens of one short text)."""
     if not 0 <= overlap < size:
         raise ValueError(f"overlap must be in 0..{size - 1}, got {overlap}")
-    if fits(text, size) or count([text])[0] <= size:
-        return [(0, len(text))]
-    units = _pieces(text, _UNIT_END, 0, len(text))
-    tokens = count([text[a:b] for a, b in units])
-    units, tokens = _refine(text, units, tokens, size, count)
-    return [_trim(text, span) for span in _pack(units, tokens, size, overlap)]
+    result: list[list[Span]] = [[(0, len(text))] for text in texts]
+    unsure = [i for i, text in enumerate(texts) if not fits(text, size)]
+    # One count of every unit of every unsure text: their sum is the text's count, so a text
+    # that turns out to fit costs one tokenisation, and one that does not is not counted twice.
+    units = {i: _pieces(texts[i], _UNIT_END, 0, len(texts[i])) for i in unsure}
+    flat = [texts[i][a:b] for i in unsure for a, b in units[i]]
+    flat_tokens = iter(count(flat) if flat else [])
+    for i in unsure:
+        tokens = [next(flat_tokens) for _ in units[i]]
+        if sum(tokens) <= size:
+            continue
+        text = texts[i]
+        refined, refined_tokens = _refine(text, units[i], tokens, size, count)
+        result[i] = [_trim(text, span) for span in _pack(refined, refined_tokens, size, overlap)]
+    return result
 
 
 def _pieces(text: str, pattern: re.Pattern[str], start: int, end: int) -> list[Span]:

@@ -15,7 +15,7 @@ from index import MAX_PASSAGES, PassageSettings
 from service.embeddings import EmbeddingService
 from service.embeddings.upstream import estimate_tokens
 from service.errors import InvalidRequestError
-from service.passages import Counter, Span, split
+from service.passages import Counter, Span, split_many
 
 
 def token_counter(embeddings: EmbeddingService, model_id: str) -> Counter:
@@ -33,9 +33,8 @@ def split_documents(
 ) -> list[list[Span]]:
     """Each text's passage spans; a text of more than ``MAX_PASSAGES`` passages is a 400
     naming it (``names[i]``, e.g. ``documents[3].text``), before anything is embedded."""
-    result = []
-    for text, name in zip(texts, names, strict=True):
-        spans = split(text, size=settings.size, overlap=settings.overlap, count=count)
+    result = split_many(texts, size=settings.size, overlap=settings.overlap, count=count)
+    for spans, name in zip(result, names, strict=True):
         if len(spans) > MAX_PASSAGES:
             raise InvalidRequestError(
                 f"{name} makes {len(spans)} passages of {settings.size} tokens; a document "
@@ -43,5 +42,4 @@ def split_documents(
                 param=name,
                 code="too_many_passages",
             )
-        result.append(spans)
     return result
