@@ -263,3 +263,16 @@ def test_settings_are_kept(tmp_path: Path) -> None:
     assert store.get_collection("p").info.passages == SETTINGS
     assert store.get_collection("plain").info.passages is None
     store.close()
+
+
+def test_compaction_keeps_every_passage(col: Collection, rng: np.random.Generator) -> None:
+    passages = unit(rng, 30)
+    add_long(col, "doc", unit(rng, 30))
+    add_long(col, "doc", passages)  # the first version's 30 labels are now deleted
+    col.upsert(["x"], unit(rng, 1), ["x"])
+    assert col._graph.deleted == 30
+    col.compact()
+    assert col._graph.deleted == 0 and col._graph.live == 31
+    for i in (0, 17, 29):
+        hits = col.query(passages[i], k=2)[0]
+        assert hits[0].id == "doc" and hits[0].score == pytest.approx(1.0, abs=1e-5)
