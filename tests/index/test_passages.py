@@ -267,9 +267,10 @@ def test_settings_are_kept(tmp_path: Path) -> None:
 
 def test_compaction_keeps_every_passage(col: Collection, rng: np.random.Generator) -> None:
     passages = unit(rng, 30)
-    add_long(col, "doc", unit(rng, 30))
-    add_long(col, "doc", passages)  # the first version's 30 labels are now deleted
+    add_long(col, "doc", passages)
+    add_long(col, "gone", unit(rng, 30))
     col.upsert(["x"], unit(rng, 1), ["x"])
+    col.delete(ids=["gone"])
     assert col._graph.deleted == 30
     col.compact()
     assert col._graph.deleted == 0 and col._graph.live == 31
