@@ -26,6 +26,7 @@ from service.collections.passages import split_documents, token_counter
 from service.embeddings import EmbeddingService, EmbedResult, ModelInfo
 from service.embeddings.schemas import Usage
 from service.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError, UpstreamError
+from service.passages import fits
 from service.settings import Settings
 
 T = TypeVar("T")
@@ -219,7 +220,10 @@ class CollectionService:
         model = self._resolve(col.info.metadata["model"])
         count = token_counter(self.embeddings, model.document_model or model.id)
         names = [f"documents[{i}].text" for i in rows]
-        spans = await self._run(split_documents, texts, names, settings, count)
+        if all(fits(text, settings.size) for text in texts):  # short texts: no thread hop
+            spans = [[(0, len(text))] for text in texts]
+        else:
+            spans = await self._run(split_documents, texts, names, settings, count)
         flat = [text[a:b] for text, doc in zip(texts, spans, strict=True) for a, b in doc]
         result = await self._embed(col, flat, for_documents=True, param="passages")
         passages: list[index.Passages | None] = [None] * len(vectors)
