@@ -4,8 +4,8 @@ Reads JSONL (a BEIR corpus.jsonl as it is), CSV with a header, a single .txt or 
 document), or a directory of .txt/.md files (one document each). Each batch is one
 all-or-nothing request; transient errors are retried. Empty documents are skipped and counted.
 A rejected document stops the run with its id and the reason. A collection created here splits
-long texts into passages as the server does by default, or as ``--passages SIZE/OVERLAP`` says
-(``--passages off``: one vector per document, texts over the model's limit rejected).
+long texts into passages as the server does by default, or as --passages SIZE/OVERLAP says
+(--passages off: one vector per document, texts over the model's limit rejected).
 """
 
 from __future__ import annotations
