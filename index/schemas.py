@@ -154,8 +154,6 @@ class Hit(msgspec.Struct, kw_only=True):
     metadata: Metadata | None
     lexical_score: float | None = None
     vector_score: float | None = None
-    #: The best matching passages, best first, when a search asked for them.
-    passages: list[PassageHit] | None = None
 
 
 class Page(msgspec.Struct, kw_only=True):
