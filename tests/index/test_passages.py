@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -277,3 +278,50 @@ def test_compaction_keeps_every_passage(col: Collection, rng: np.random.Generato
     for i in (0, 17, 29):
         hits = col.query(passages[i], k=2)[0]
         assert hits[0].id == "doc" and hits[0].score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_queries_while_long_documents_are_replaced(col: Collection) -> None:
+    """Readers racing a writer that keeps replacing many-passage documents: no error, no
+    document twice, every hit a live document."""
+    import threading
+
+    rng = np.random.default_rng(5)
+    target = unit(rng, 1)[0]
+    for i in range(10):
+        add_long(col, f"d{i}", near(rng, target, 20, 0.2))
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        writer_rng = np.random.default_rng(6)
+        try:
+            for round_ in range(40):
+                i = round_ % 10
+                add_long(col, f"d{i}", near(writer_rng, target, 1 + round_ % 30, 0.2))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            stop.set()
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                for hits in (
+                    col.query(target, k=5)[0],
+                    col.query(target, k=5, where={"missing": {"$ne": 1}})[0],
+                    col.hybrid(["Sentence topic"], target[None], k=5)[0],
+                ):
+                    ids = [h.id for h in hits]
+                    assert len(ids) == len(set(ids)), ids
+                    assert all(i.startswith("d") for i in ids)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write)] + [threading.Thread(target=read) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert col.count() == 10
+    assert len(col.query(target, k=10)[0]) == 10
