@@ -283,8 +283,6 @@ def test_compaction_keeps_every_passage(col: Collection, rng: np.random.Generato
 def test_queries_while_long_documents_are_replaced(col: Collection) -> None:
     """Readers racing a writer that keeps replacing many-passage documents: no error, no
     document twice, every hit a live document."""
-    import threading
-
     rng = np.random.default_rng(5)
     target = unit(rng, 1)[0]
     for i in range(10):
