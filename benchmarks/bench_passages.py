@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import random
 import statistics
 import tempfile
@@ -41,13 +40,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.harness.datasets import Dataset, load_beir
+from benchmarks.harness.datasets import SHARED_DATASETS, Dataset, load_beir
 from benchmarks.harness.metrics import evaluate
 from index import Collection, Passages, PassageSettings, Store
 from service.collections.passages import split_documents
 from service.embeddings.local import NATIVE_DIMENSIONS, LocalModel
 
-DATASETS = Path(os.environ.get("SEMSEARCH_DATASETS", "/work/shared/datasets"))
+DATASETS = SHARED_DATASETS
 LABELED = ("scifact", "cranfield", "cacm", "npl", "lisa", "arguana")
 BATCH = 512
 
