@@ -17,6 +17,7 @@ from .errors import (
 )
 from .fusion import DEFAULT_ALPHA
 from .schemas import (
+    MAX_PASSAGES,
     CollectionInfo,
     Compacted,
     Hit,
@@ -24,6 +25,9 @@ from .schemas import (
     LexicalSettings,
     Metadata,
     Page,
+    PassageHit,
+    Passages,
+    PassageSettings,
     Record,
     SearchDefaults,
 )
@@ -33,6 +37,7 @@ from .validation import MAX_ID_LENGTH, check_ids, check_metadata, check_vectors
 __all__ = [
     "DEFAULT_ALPHA",
     "MAX_ID_LENGTH",
+    "MAX_PASSAGES",
     "Collection",
     "CollectionExistsError",
     "CollectionInfo",
@@ -46,6 +51,9 @@ __all__ = [
     "LexicalSettings",
     "Metadata",
     "Page",
+    "PassageHit",
+    "PassageSettings",
+    "Passages",
     "Record",
     "SearchDefaults",
     "Store",

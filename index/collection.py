@@ -28,7 +28,7 @@ import numpy as np
 
 from .analysis import Analyzer
 from .compaction import Compaction
-from .documents import Documents
+from .documents import Documents, Written
 from .errors import (
     CollectionNotFoundError,
     IndexStoreError,
@@ -41,8 +41,19 @@ from .graph import Graph
 from .hybrid import HybridSearch
 from .leases import Leases, leased
 from .overlap import overlapped
+from .passage_search import PassageSearch
 from .rwlock import ReadWriteLock
-from .schemas import MODES, CollectionInfo, Metadata, Mode, Page, Record, SearchDefaults
+from .schemas import (
+    MAX_PASSAGES,
+    MODES,
+    CollectionInfo,
+    Metadata,
+    Mode,
+    Page,
+    Passages,
+    Record,
+    SearchDefaults,
+)
 from .snapshots import SnapshotDir
 from .textsearch import TextSearch
 from .validation import (
@@ -58,14 +69,16 @@ from .vector_matrix import VectorMatrix
 log = logging.getLogger(__name__)
 
 _APPLY_SLICE = 128  # vectors inserted per exclusive hold of the graph lock
+_NONE = np.empty(0, np.uint64)
 MAX_SCROLL = 10_000
 
 
-class Collection(HybridSearch, Compaction):
+class Collection(HybridSearch, PassageSearch, Compaction):
     """Handle on one collection; get it from :class:`index.Store`, do not construct it.
 
     Searching is inherited: vector search from ``vector_search.py``, lexical and hybrid
-    search from ``hybrid.py``; so is :meth:`compact` (``compaction.py``).
+    search from ``hybrid.py``; so is :meth:`compact` (``compaction.py``), and a hit's best
+    passages, :meth:`passages` (``passage_search.py``).
     """
 
     def __init__(self, directory: Path, docs: Documents, *, snapshot_every: int) -> None:
@@ -90,6 +103,7 @@ class Collection(HybridSearch, Compaction):
         if docs.ensure_lexical(analyzer):
             log.warning("collection %s: built the lexical index this file lacked", self.name)
         self._text = TextSearch(docs, self.name, analyzer, weigh_repeats=not self.info.legacy)
+        self._text_analyzer = analyzer
         self._text.start(self._write_lock, self._leases)
         threading.Thread(target=self._build_views, name=f"views-{self.name}", daemon=True).start()
 
@@ -119,7 +133,8 @@ class Collection(HybridSearch, Compaction):
                 log.warning(
                     "collection %s: no usable graph snapshot; rebuilding from SQLite", info.name
                 )
-            graph, base = Graph.empty(info.dim, info.metric, info.hnsw, self._docs.count()), -1
+            capacity = self._docs.vector_count()
+            graph, base = Graph.empty(info.dim, info.metric, info.hnsw, capacity), -1
         else:
             assert snapshot is not None  # the graph was loaded from it
             base = snapshot.meta.seq
@@ -184,8 +199,14 @@ class Collection(HybridSearch, Compaction):
         vectors: Any,
         texts: Sequence[str | None] | None = None,
         metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+        passages: Sequence[Passages | None] | None = None,
     ) -> int:
-        """Insert or replace documents, all or nothing; durable when this returns."""
+        """Insert or replace documents, all or nothing; durable when this returns.
+
+        ``passages[i]``, in a collection created with passages, gives document i's passages
+        (spans into its text and their vectors); its row of ``vectors`` is then not used.
+        Replacing a document replaces all its passages; ``None`` is one passage, the document.
+        """
         ids = check_ids(ids)
         n = len(ids)
         array = check_vectors(vectors, self.dim, n)
@@ -199,24 +220,29 @@ class Collection(HybridSearch, Compaction):
                 )
         texts_ = check_texts(texts, n)
         metadatas_ = check_metadatas(metadatas, n)
+        spans, array = self._check_passages(passages, texts_, array)
         if not n:
             return 0
         with self._writing():
             _, first = self._docs.state()
-            labels = np.arange(first, first + n, dtype=np.uint64)
+            # One graph label per passage (``array`` has a row per passage, documents in
+            # order), allocated as ``Documents.upsert`` will: consecutive from ``next_label``.
+            graph_labels = np.arange(first, first + len(array), dtype=np.uint64)
             # Deleted slots are refilled after the commit, one thread (graph.py says why); the
             # rest is built into the graph, hidden, while the batch commits.
-            reuse = min(self._graph.deleted, n)
-            fresh = labels[reuse:]
+            reuse = min(self._graph.deleted, len(graph_labels))
+            fresh = graph_labels[reuse:]
             try:
-                (committed, replaced, terms, words), failure = overlapped(
-                    lambda: self._commit(ids, array, texts_, metadatas_),
+                (written, terms, words), failure = overlapped(
+                    lambda: self._commit(ids, array, texts_, metadatas_, spans),
                     lambda: self._insert_hidden(fresh, array[reuse:]),
                 )
             except BaseException:
                 self._reload_graph("the batch did not commit")  # drop its hidden slots
                 raise
-            assert np.array_equal(committed, labels), "labels are allocated under the write lock"
+            assert np.array_equal(written.graph_labels, graph_labels), (
+                "labels are allocated under the write lock"
+            )
             if failure is not None:
                 log.error(
                     "collection %s: building a batch into the graph failed: %r", self.name, failure
@@ -225,15 +251,18 @@ class Collection(HybridSearch, Compaction):
             else:
                 with self._graph_lock.writing():  # old versions out, new ones in, at once
                     self._graph.reveal(fresh)
-                    self._graph.delete(replaced)
-                    self._forget_views(replaced)
-                    self._add_views(fresh, array[reuse:], metadatas_[reuse:])
-                if reuse:
-                    self._apply(labels[:reuse], array[:reuse], np.empty(0, np.uint64))
+                    self._graph.delete(written.replaced_graph)
+                    self._forget_views(written.replaced_graph)
+                    self._matrix.add(fresh, array[reuse:])
+                    if not reuse:
+                        self._fields.add(written.labels.tolist(), metadatas_)
+                # Filters see the documents once every one of their passages is in the matrix.
+                if reuse and self._apply(graph_labels[:reuse], array[:reuse], _NONE):
                     with self._graph_lock.writing():
-                        self._add_views(labels[:reuse], array[:reuse], metadatas_[:reuse])
-            self._text.apply(labels, terms, replaced, words)
-            self._after_write(n)
+                        self._matrix.add(graph_labels[:reuse], array[:reuse])
+                        self._fields.add(written.labels.tolist(), metadatas_)
+            self._text.apply(written.labels, terms, written.replaced, words)
+            self._after_write(len(graph_labels))
         return n
 
     def _commit(
@@ -242,15 +271,16 @@ class Collection(HybridSearch, Compaction):
         vectors: np.ndarray,
         texts: list[str | None],
         metadatas: list[Metadata | None],
-    ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-        """Analyse the texts and commit the batch: ``(labels, replaced, terms, words)``."""
+        spans: list[list[tuple[int, int]] | None] | None,
+    ) -> tuple[Written, list[str], list[str]]:
+        """Analyse the texts and commit the batch: ``(written, terms, words)``."""
         analyzer = self._text.analyzer
         analysed = [analyzer.words(text) for text in texts]
         terms = [" ".join(analyzer.stems(words)) for words in analysed]
         # Words feed typo tolerance, which collections created before it do without.
         words = [] if self.info.legacy else self._text.new_words(w for ws in analysed for w in ws)
-        labels, replaced = self._docs.upsert(ids, vectors, texts, metadatas, terms, words)
-        return labels, replaced, terms, words
+        written = self._docs.upsert(ids, vectors, texts, metadatas, terms, words, spans)
+        return written, terms, words
 
     def _insert_hidden(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         for start in range(0, len(labels), _APPLY_SLICE):
@@ -268,16 +298,59 @@ class Collection(HybridSearch, Compaction):
             self._fields, self._matrix = self._open_views()
             self.views_built.set()
 
-    def _add_views(
-        self, labels: np.ndarray, vectors: np.ndarray, metadatas: Sequence[Metadata | None]
-    ) -> None:
-        """Show new labels to filters and exact search (graph lock held for writing)."""
-        self._matrix.add(labels, vectors)
-        self._fields.add(labels.tolist(), metadatas)
-
     def _forget_views(self, labels: np.ndarray) -> None:
+        """Hide labels (graph labels: documents' and passages') from filters and exact search
+        (graph lock held for writing); the filter index knows only the documents'."""
         self._matrix.remove(labels)
         self._fields.remove(labels.tolist())
+
+    def _check_passages(
+        self,
+        passages: Sequence[Passages | None] | None,
+        texts: list[str | None],
+        vectors: np.ndarray,
+    ) -> tuple[list[list[tuple[int, int]] | None] | None, np.ndarray]:
+        """``(spans per document or None, every passage's vector in document order)``."""
+        if passages is None or all(p is None for p in passages):
+            return None, vectors
+        if self.info.passages is None:
+            raise InvalidArgumentError(
+                f"collection {self.name!r} was created without passages", param="passages"
+            )
+        if len(passages) != len(texts):
+            raise InvalidArgumentError(
+                f"passages has {len(passages)} entries for {len(texts)} documents",
+                param="passages",
+            )
+        spans: list[list[tuple[int, int]] | None] = []
+        rows: list[np.ndarray] = []
+        for i, (given, text) in enumerate(zip(passages, texts, strict=True)):
+            if given is None:
+                spans.append(None)
+                rows.append(vectors[i : i + 1])
+                continue
+            param = f"passages[{i}]"
+            if text is None:
+                raise InvalidArgumentError(f"{param}: a document without text", param=param)
+            if not 1 <= len(given.spans) <= MAX_PASSAGES:
+                raise InvalidArgumentError(
+                    f"{param}: {len(given.spans)} passages; a document has 1 to {MAX_PASSAGES}",
+                    param=param,
+                )
+            for start, end in given.spans:
+                if not 0 <= start < end <= len(text):
+                    raise InvalidArgumentError(
+                        f"{param}: span ({start}, {end}) is not within its text", param=param
+                    )
+            own = check_vectors(given.vectors, self.dim, len(given.spans), f"{param}.vectors")
+            if self.info.metric == "cosine" and not np.linalg.norm(own, axis=1).all():
+                raise InvalidArgumentError(
+                    f"{param}.vectors has an all-zero vector, which has no cosine similarity",
+                    param=f"{param}.vectors",
+                )
+            spans.append(list(given.spans) if len(given.spans) > 1 else None)
+            rows.append(own)
+        return spans, np.ascontiguousarray(np.concatenate(rows), dtype=np.float32)
 
     @leased
     def delete(self, ids: Sequence[str] | None = None, where: dict[str, Any] | None = None) -> int:
@@ -297,11 +370,12 @@ class Collection(HybridSearch, Compaction):
                     labels = np.intersect1d(labels, self._docs.matching_labels(where))
             else:
                 labels = self._docs.matching_labels(where)
-            deleted = self._docs.delete(labels)
+            existing, removed = self._docs.delete(labels)
+            deleted = len(existing)
             if deleted:
-                self._apply(np.empty(0, np.uint64), None, labels)
-                self._text.apply(np.empty(0, np.uint64), [], labels)
-                self._after_write(deleted)
+                self._apply(np.empty(0, np.uint64), None, removed)
+                self._text.apply(np.empty(0, np.uint64), [], existing)
+                self._after_write(len(removed))
         return deleted
 
     @leased
@@ -341,11 +415,12 @@ class Collection(HybridSearch, Compaction):
         with self._write_lock:
             yield
 
-    def _apply(self, labels: np.ndarray, vectors: np.ndarray | None, removed: np.ndarray) -> None:
-        """Bring the graph up to a batch SQLite has committed.
+    def _apply(self, labels: np.ndarray, vectors: np.ndarray | None, removed: np.ndarray) -> bool:
+        """Bring the graph up to a batch SQLite has committed; False if it had to reload.
 
-        Should that fail half-way (say, out of memory), the graph is reloaded from the snapshot
-        and SQLite, which hold the batch already: the write stands either way.
+        Should that fail half-way (say, out of memory), the graph (and the views beside it) is
+        reloaded from the snapshot and SQLite, which hold the batch already: the write stands
+        either way.
         """
         try:
             with self._graph_lock.writing():
@@ -361,6 +436,8 @@ class Collection(HybridSearch, Compaction):
         except Exception:
             log.exception("collection %s: applying a write to the graph failed", self.name)
             self._reload_graph("applying a write to the graph failed")
+            return False
+        return True
 
     def _after_write(self, changed: int) -> None:
         self._unsnapshotted += changed

@@ -28,6 +28,8 @@ class LabelSet(Protocol):
 
     def __contains__(self, label: int, /) -> bool: ...
 
+    def __len__(self) -> int: ...
+
 
 class Graph:
     def __init__(self, index: hnswlib.Index, metric: Metric, params: HnswParams) -> None:

@@ -69,11 +69,25 @@ class VectorMatrix:
         self._free.extend(rows[present].tolist())
         self._row_of[plain[present]] = -1
 
-    def shortlist(self, labels: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
+    def shortlist(
+        self, labels: np.ndarray, query: np.ndarray, k: int, owners: np.ndarray | None = None
+    ) -> np.ndarray:
         """The labels among ``labels`` (all stored) that may be among the exact top ``k`` of
         ``query`` (1-D): every one whose distance, less its error bound, is within the k-th
         smallest distance plus its bound. hnswlib's distances: ``1 - q.v`` (cosine, with ``q``
-        and the rows unit; ip) or ``|q - v|**2`` (l2)."""
+        and the rows unit; ip) or ``|q - v|**2`` (l2).
+
+        With ``owners`` (each label's document; passages, issue 12) the top ``k`` is of
+        documents at their nearest passage's distance: the bound is then the k-th smallest of
+        the documents' best upper bounds, and a document that may be in the top ``k`` keeps at
+        least its nearest passage (the others may go)."""
+        kept: np.ndarray = labels[self.keep(labels, query, k, owners)]
+        return kept
+
+    def keep(
+        self, labels: np.ndarray, query: np.ndarray, k: int, owners: np.ndarray | None = None
+    ) -> np.ndarray:
+        """:meth:`shortlist` as a mask over ``labels``."""
         rows = self._row_of[labels.astype(np.int64)]
         if self.metric == "cosine":
             norm = float(np.linalg.norm(query))
@@ -87,9 +101,16 @@ class VectorMatrix:
             error = 2.0 * error
         else:
             distances = 1.0 - dots
-        k = min(k, len(labels))
-        worst_kept = np.partition(distances + error, k - 1)[k - 1]
-        kept: np.ndarray = labels[distances - error <= worst_kept]
+        upper = distances + error
+        if owners is not None and len(owners):
+            # Each document's best upper bound (documents' labels sorted, their minimum taken).
+            order = np.argsort(owners, kind="stable")
+            ordered = owners[order]
+            starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+            upper = np.minimum.reduceat(upper[order], starts)
+        k = min(k, len(upper))
+        worst_kept = np.partition(upper, k - 1)[k - 1]
+        kept: np.ndarray = distances - error <= worst_kept
         return kept
 
     def _reserve_rows(self, needed: int) -> None:
