@@ -194,15 +194,20 @@ class VectorSearch(CollectionState):
         selectivity = matches / documents
         if selectivity >= POST_FILTER_MIN:
             # A common filter: the unfiltered neighbours hold k matches almost always.
-            candidates = min(documents, max(int(k / selectivity * 3) + 10, 40))
+            # Nearest passages, as documents (fewer than ``candidates`` when some are one
+            # document's: then the matches among them may fall short, and the paths below run).
+            candidates = min(graph.live, max(int(k / selectivity * 3) + 10, 40))
             try:
-                labels, distances = self._graph_top(query, candidates)
+                labels, distances = graph.knn(query, candidates)
             except RuntimeError:
                 pass
             else:
-                keep = [i for i, label in enumerate(labels[0].tolist()) if label in allowed][:k]
+                owners, nearest = labels[0], distances[0]
+                if self._docs.split:
+                    owners, nearest = best_per_document(self._docs.owners(owners), nearest)
+                keep = [i for i, label in enumerate(owners.tolist()) if label in allowed][:k]
                 if len(keep) == k:
-                    return labels[:, keep], distances[:, keep], None
+                    return owners[None, keep], nearest[None, keep], None
         # The matching documents' graph labels (their passages') and each one's document.
         every = np.frombuffer(allowed.to_array(), np.uint32).astype(np.uint64)
         passages, owners = self._docs.expand(every)
