@@ -349,9 +349,12 @@ class Documents:
         return np.fromiter((label for (label,) in rows), dtype=np.int64, count=len(rows))
 
     def field_rows(self) -> list[tuple[str, str, object, int]]:
-        """Every ``(key, kind, value, label)`` of the ``fields`` table (``field_index.py``)."""
+        """Every ``(key, kind, value, label)`` of the ``fields`` table in primary-key order
+        (``field_index.py``)."""
         with self._reader() as conn:
-            return conn.execute("SELECT key, kind, value, label FROM fields").fetchall()
+            return conn.execute(
+                "SELECT key, kind, value, label FROM fields ORDER BY key, kind, value, label"
+            ).fetchall()
 
     def labels_for_ids(self, ids: list[str]) -> np.ndarray:
         with self._reader() as conn:
