@@ -34,6 +34,10 @@ class ShardedReader:
     def __init__(self, fan_out: FanOut) -> None:
         self._fan_out = fan_out
 
+    def call_all(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
+        """``method`` of every shard's collection (a write like ``configure``), in order."""
+        return self._fan_out(method, *args, **kwargs)
+
     def count(self) -> int:
         return sum(self._fan_out("count"))
 

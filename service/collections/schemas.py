@@ -52,6 +52,8 @@ class CreateCollection(Request):
     lexical: LexicalSettings | None = None
     default_mode: Mode = "hybrid"
     alpha: Alpha = DEFAULT_ALPHA
+    #: Split the collection across this many shard actors (a server on Ray only: issue 17).
+    shards: Annotated[int, Meta(ge=1, le=256)] | None = None
 
 
 class UpdateCollection(Request):
@@ -78,6 +80,8 @@ class Collection(msgspec.Struct, kw_only=True):
     count: int
     metadata: dict[str, Any]
     created_at: int
+    #: Present for a sharded collection (a server on Ray): its number of shards.
+    shards: int | UnsetType = UNSET
     object: str = "collection"
 
 
