@@ -57,6 +57,13 @@ def import_ray() -> ModuleType:
 
 def connect(address: str, data_dir: Path) -> None:
     """Join the Ray cluster at ``address``, or start a local one for ``"auto"``."""
+    if address == "auto":
+        # Ray reads its authentication settings from the environment when it is imported, and
+        # its workers inherit this process's: the one place the service sets variables for
+        # another program.
+        os.environ["RAY_AUTH_MODE"] = "token"
+        if not os.environ.get("RAY_AUTH_TOKEN"):
+            os.environ["RAY_AUTH_TOKEN_PATH"] = str(local_token(data_dir))
     ray = import_ray()
     if ray.is_initialized():
         return
@@ -67,11 +74,6 @@ def connect(address: str, data_dir: Path) -> None:
         "logging_level": logging.WARNING,
     }
     if address == "auto":
-        # Ray reads its authentication settings from the environment, and its workers inherit
-        # this process's: the one place the service sets variables for another program.
-        os.environ["RAY_AUTH_MODE"] = "token"
-        if not os.environ.get("RAY_AUTH_TOKEN"):
-            os.environ["RAY_AUTH_TOKEN_PATH"] = str(local_token(data_dir))
         ray.init(
             _node_ip_address="127.0.0.1",
             include_dashboard=False,
