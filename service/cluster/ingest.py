@@ -32,8 +32,6 @@ from service.cluster import runtime
 from service.commands.progress import Progress
 from service.settings import Settings
 
-#: Documents per embedding call and per write to a shard.
-DEFAULT_BATCH = 512
 #: CPUs a read or parse task reserves.
 READ_CPUS = 0.25
 
@@ -262,13 +260,18 @@ def _claim_cache_dir() -> IO[str]:
 
 
 class ShardWriter:
-    """Upserts to shard actors, routed by id, with at most ``in_flight`` writes pending."""
+    """Upserts to shard actors, routed by id, with at most ``in_flight`` writes pending.
+
+    A shard that dies mid-write is restarted by Ray: the write is sent again (an upsert is
+    idempotent) until it is acknowledged, for at most ``RETRY_FOR`` seconds."""
+
+    RETRY_FOR = 120.0
 
     def __init__(self, ray: Any, handles: list[Any], in_flight: int) -> None:
         self._ray = ray
         self._handles = handles
         self._in_flight = in_flight
-        self._pending: deque[Any] = deque()
+        self._pending: deque[tuple[Any, int, tuple[Any, ...]]] = deque()
 
     def write(
         self,
@@ -281,21 +284,34 @@ class ShardWriter:
         for i, id_ in enumerate(ids):
             routes.setdefault(index.shard_of(id_, len(self._handles)), []).append(i)
         for shard, rows in routes.items():
-            self._pending.append(
-                self._handles[shard].call.remote(
-                    "upsert",
-                    [ids[i] for i in rows],
-                    vectors[rows],
-                    [texts[i] for i in rows],
-                    [metadatas[i] for i in rows],
-                )
+            args = (
+                [ids[i] for i in rows],
+                vectors[rows],
+                [texts[i] for i in rows],
+                [metadatas[i] for i in rows],
             )
+            self._pending.append((self._send(shard, args), shard, args))
         while len(self._pending) > self._in_flight:
-            self._ray.get(self._pending.popleft())
+            self._settle(*self._pending.popleft())
 
     def flush(self) -> None:
         while self._pending:
-            self._ray.get(self._pending.popleft())
+            self._settle(*self._pending.popleft())
+
+    def _send(self, shard: int, args: tuple[Any, ...]) -> Any:
+        return self._handles[shard].call.remote("upsert", *args)
+
+    def _settle(self, ref: Any, shard: int, args: tuple[Any, ...]) -> None:
+        deadline = time.monotonic() + self.RETRY_FOR
+        while True:
+            try:
+                self._ray.get(ref)
+                return
+            except self._ray.exceptions.RayActorError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
+                ref = self._send(shard, args)
 
 
 def _count(path: Path | str) -> int | None:

@@ -42,8 +42,9 @@ def loopback_only() -> Iterator[None]:
 def ray_cluster(
     loopback_only: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RayCluster]:
-    """Two "nodes" (``ray start --head`` and ``ray start --address``) with token auth."""
-    with RayCluster(tmp_path_factory.mktemp("cluster") / "ray", nodes=2) as cluster:
+    """Two "nodes" (``ray start --head`` and ``ray start --address``) with token auth; two
+    logical CPUs each, so Ray Data's one-CPU tasks fit beside half-CPU embedding actors."""
+    with RayCluster(tmp_path_factory.mktemp("cluster") / "ray", nodes=2, cpus=2) as cluster:
         yield cluster
 
 
