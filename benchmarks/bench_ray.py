@@ -36,7 +36,18 @@ from service.testing import ServerProcess, clean_env
 from service.testing.cluster import LoopbackNamespace, RayCluster
 
 ROOT = Path(__file__).resolve().parents[1]
-SCIFACT = ROOT.parent / "shared/datasets/scifact"
+# The shared datasets sit beside the repository (../shared), or beside its worktrees' parent.
+SCIFACT = next(
+    (
+        p
+        for p in (
+            ROOT.parent / "shared/datasets/scifact",
+            ROOT.parents[1] / "shared/datasets/scifact",
+        )
+        if p.exists()
+    ),
+    ROOT.parent / "shared/datasets/scifact",
+)
 
 
 def _subset(path: Path, n: int, out: Path) -> Path:

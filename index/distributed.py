@@ -48,6 +48,16 @@ class ShardSearch(HybridSearch):
         return self._text.corpus_stats(terms)
 
     @leased
+    def lexical_prepare(
+        self, texts: Sequence[str], typo_tolerance: bool = True
+    ) -> tuple[list[QueryWords], CorpusStats]:
+        """:meth:`query_words` and the statistics of their exact terms in one call: a query
+        with no typo to correct needs no other round before the search."""
+        texts = check_query_texts(texts)
+        words = [self._text.query_words(text, typo_tolerance) for text in texts]
+        return words, self._text.corpus_stats(t for w in words for t in w.base.terms)
+
+    @leased
     def search_terms(
         self,
         queries: Sequence[LexicalQuery],
@@ -93,9 +103,13 @@ class ShardSearch(HybridSearch):
             found = self._candidates_of(terms, query, n, where, ef, corpus)
             rows = self._docs.by_labels(found.labels.tolist())
             keep = [i for i, label in enumerate(found.labels.tolist()) if label in rows]
+            # Text and metadata stay here: the front door fetches them for the k it keeps
+            # (``sharded.py``), rather than receiving both sides' top n of every shard.
             hits = [
                 msgspec.structs.replace(
                     rows[int(found.labels[i])],
+                    text=None,
+                    metadata=None,
                     score=float(found.vector[i]),
                     distance=float(found.distances[i]),
                     lexical_score=float(found.lexical[i]),

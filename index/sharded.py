@@ -61,10 +61,20 @@ class ShardedReader:
         """Round one of a lexical or hybrid query: the queries one node would make, and the
         whole collection's statistics of their terms."""
         texts = check_query_texts(texts)
-        words: list[list[QueryWords]] = self._fan_out("query_words", texts, typo_tolerance)
+        parts: list[tuple[list[QueryWords], CorpusStats]] = self._fan_out(
+            "lexical_prepare", texts, typo_tolerance
+        )
+        words = [part[0] for part in parts]
         queries = [QueryWords.merged([part[i] for part in words]) for i in range(len(texts))]
-        terms = list(dict.fromkeys(t for q in queries for t in q.terms))
-        corpus = CorpusStats.merged(self._fan_out("corpus_stats", terms))
+        corpus = CorpusStats.merged(part[1] for part in parts)
+        corrected = [t for q in queries for t in q.terms if t not in corpus.df]
+        if corrected:
+            # Corrections of words no shard knows (or exact terms no shard holds, df 0 either
+            # way): their statistics take one more round.
+            extra = CorpusStats.merged(
+                self._fan_out("corpus_stats", list(dict.fromkeys(corrected)))
+            )
+            corpus = CorpusStats(corpus.n_docs, corpus.total_len, {**corpus.df, **extra.df})
         return queries, corpus
 
     def search_text(
@@ -99,7 +109,28 @@ class ShardedReader:
         parts: list[list[ShardCandidates]] = self._fan_out(
             "hybrid_parts", queries, vectors, n, where, corpus, ef
         )
-        return [merge_hybrid([part[i] for part in parts], k, alpha, n) for i in range(len(queries))]
+        results = [
+            merge_hybrid([part[i] for part in parts], k, alpha, n) for i in range(len(queries))
+        ]
+        return self._with_documents(results)
+
+    def _with_documents(self, results: list[list[Hit]]) -> list[list[Hit]]:
+        """Fill in the text and metadata of the hits kept (each shard answers for its own)."""
+        ids = list(dict.fromkeys(hit.id for hits in results for hit in hits))
+        if not ids:
+            return results
+        records = {r.id: r for part in self._fan_out("get", ids) for r in part}
+        return [
+            [
+                msgspec.structs.replace(
+                    hit,
+                    text=records[hit.id].text if hit.id in records else None,
+                    metadata=records[hit.id].metadata if hit.id in records else None,
+                )
+                for hit in hits
+            ]
+            for hits in results
+        ]
 
 
 def merge_ranked(parts: Iterable[list[Hit]], k: int) -> list[Hit]:

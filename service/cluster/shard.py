@@ -23,6 +23,7 @@ METHODS = frozenset(
         "count",
         "query",
         "query_words",
+        "lexical_prepare",
         "corpus_stats",
         "search_terms",
         "hybrid_parts",

@@ -169,6 +169,7 @@ def test_hybrid_search_equals_one_node(
             if hit.id in by_id:
                 assert hit.lexical_score == pytest.approx(by_id[hit.id].lexical_score)
                 assert hit.vector_score == pytest.approx(by_id[hit.id].vector_score)
+                assert (hit.text, hit.metadata) == (by_id[hit.id].text, by_id[hit.id].metadata)
 
 
 @pytest.mark.parametrize("where", [None, {"group": 5}], ids=["all", "filter"])
