@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+import numpy as np
 
 import index
 from service.cluster import runtime
@@ -216,6 +217,7 @@ class ShardedCollectionService(CollectionService):
             return await super().upsert(name, documents)
         assert sharded.info is not None
         batch = await self._prepare(sharded.info, documents)
+        _check_cosine(sharded.info, batch.vectors)
         routes = _route(batch.ids, sharded.entry.shards)
         calls: list[runtime.Call] = [
             (
@@ -359,6 +361,19 @@ class ShardedCollectionService(CollectionService):
             ]
             for hits in results
         ]
+
+
+def _check_cosine(info: index.CollectionInfo, vectors: np.ndarray) -> None:
+    """The one check a shard makes that the front door's does not: a shard refusing a zero
+    vector after the others wrote their part would leave a partial write."""
+    if info.metric != "cosine" or not len(vectors):
+        return
+    zero = np.flatnonzero(np.linalg.norm(vectors, axis=1) == 0)
+    if len(zero):
+        where = f"documents[{int(zero[0])}].vector"
+        raise InvalidRequestError(
+            f"{where} is all zeros, which has no cosine similarity", param=where
+        )
 
 
 def _route(ids: list[str], shards: int) -> dict[int, list[int]]:
