@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.harness.client import SearchClient, ingest_documents
-from benchmarks.harness.datasets import load_beir
+from benchmarks.harness.datasets import SHARED_DATASETS, load_beir
 from benchmarks.harness.metrics import evaluate
 from benchmarks.harness.server import service
 from index import Collection, Store
@@ -40,7 +40,7 @@ from index.fusion import RRF_K, fuse, minmax
 from index.hybrid import Candidates
 from service.embeddings.local import LocalModel
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared/datasets"
+DATASETS = SHARED_DATASETS
 DEPTH = 100
 ALPHAS = [round(0.1 * i, 1) for i in range(11)]
 Rule = Callable[[Candidates], np.ndarray]

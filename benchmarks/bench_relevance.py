@@ -29,14 +29,14 @@ from pathlib import Path
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_EN_PLUS
 
-from benchmarks.harness.datasets import Dataset, load_beir
+from benchmarks.harness.datasets import SHARED_DATASETS, Dataset, load_beir
 from benchmarks.harness.metrics import evaluate
 from benchmarks.harness.typos import typo_queries
 from index.analysis.steps import Stem, drop_stopwords, normalise, tokenise
 from index.typos import Lexicon
 from service.embeddings.local import LocalModel, fold_capitals
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared/datasets"
+DATASETS = SHARED_DATASETS
 LABELED = ["scifact", "cranfield", "cacm", "npl", "lisa", "arguana"]
 DEPTH = 100
 ALPHAS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]

@@ -24,12 +24,13 @@ import msgspec
 import numpy as np
 
 from benchmarks.harness.client import SearchClient
+from benchmarks.harness.datasets import SHARED_DATASETS
 from benchmarks.harness.load import LoadPlan, run_levels
 from benchmarks.harness.server import service
 from index import Store
 from service.embeddings.local import LocalModel
 
-WORDNET = Path(__file__).resolve().parents[2] / "shared/datasets/wordnet_glosses/corpus.jsonl.gz"
+WORDNET = SHARED_DATASETS / "wordnet_glosses/corpus.jsonl.gz"
 
 
 def texts(path: Path, n: int, n_queries: int) -> tuple[list[str], list[str]]:

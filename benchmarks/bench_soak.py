@@ -34,9 +34,10 @@ from typing import Any
 import httpx
 import numpy as np
 
+from benchmarks.harness.datasets import SHARED_DATASETS
 from benchmarks.harness.server import START_TIMEOUT, own_server
 
-WORDNET = Path(__file__).resolve().parents[2] / "shared/datasets/wordnet_glosses/corpus.jsonl.gz"
+WORDNET = SHARED_DATASETS / "wordnet_glosses/corpus.jsonl.gz"
 COLLECTION = "soak"
 GROUPS = 10
 SAMPLE_EVERY = 10.0  # seconds between RSS samples

@@ -19,6 +19,7 @@ from .errors import (
 from .fusion import DEFAULT_ALPHA
 from .lexical import CorpusStats, LexicalQuery
 from .schemas import (
+    MAX_PASSAGES,
     CollectionInfo,
     Compacted,
     Hit,
@@ -26,6 +27,9 @@ from .schemas import (
     LexicalSettings,
     Metadata,
     Page,
+    PassageHit,
+    Passages,
+    PassageSettings,
     Record,
     SearchDefaults,
 )
@@ -37,6 +41,7 @@ from .validation import MAX_ID_LENGTH, check_ids, check_metadata, check_vectors
 __all__ = [
     "DEFAULT_ALPHA",
     "MAX_ID_LENGTH",
+    "MAX_PASSAGES",
     "Collection",
     "CollectionExistsError",
     "CollectionInfo",
@@ -53,6 +58,9 @@ __all__ = [
     "LexicalSettings",
     "Metadata",
     "Page",
+    "PassageHit",
+    "PassageSettings",
+    "Passages",
     "QueryWords",
     "Record",
     "SearchDefaults",

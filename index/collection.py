@@ -34,8 +34,18 @@ from .errors import CollectionNotFoundError, InvalidArgumentError, StoreClosedEr
 from .filters import check_where
 from .graph import Graph
 from .leases import Leases, leased
+from .passage_search import PassageSearch
 from .rwlock import ReadWriteLock
-from .schemas import MODES, CollectionInfo, Mode, Page, Record, SearchDefaults
+from .schemas import (
+    MAX_PASSAGES,
+    MODES,
+    CollectionInfo,
+    Mode,
+    Page,
+    Passages,
+    Record,
+    SearchDefaults,
+)
 from .snapshots import SnapshotDir
 from .textsearch import TextSearch
 from .validation import (
@@ -53,12 +63,13 @@ _APPLY_SLICE = 128  # vectors inserted per exclusive hold of the graph lock
 MAX_SCROLL = 10_000
 
 
-class Collection(ShardSearch, Compaction):
+class Collection(ShardSearch, PassageSearch, Compaction):
     """Handle on one collection; get it from :class:`index.Store`, do not construct it.
 
     Searching is inherited: vector search from ``vector_search.py``, lexical and hybrid
     search from ``hybrid.py``, a shard's searches from ``distributed.py``; so is
-    :meth:`compact` (``compaction.py``).
+    :meth:`compact` (``compaction.py``), and a hit's best passages, :meth:`passages`
+    (``passage_search.py``).
     """
 
     def __init__(self, directory: Path, docs: Documents, *, snapshot_every: int) -> None:
@@ -72,9 +83,14 @@ class Collection(ShardSearch, Compaction):
         self._leases = Leases()
         self._graph, self._unsnapshotted = self._open_graph()
         analyzer = Analyzer.for_language(self.info.lexical_settings.language)
+        if docs.ensure_fields():
+            log.warning(
+                "collection %s: rebuilt the metadata index (strings kept as text)", self.name
+            )
         if docs.ensure_lexical(analyzer):
             log.warning("collection %s: built the lexical index this file lacked", self.name)
         self._text = TextSearch(docs, self.name, analyzer, weigh_repeats=not self.info.legacy)
+        self._text_analyzer = analyzer
         self._text.start(self._write_lock, self._leases)
 
     # -- opening ------------------------------------------------------------------------------
@@ -103,7 +119,8 @@ class Collection(ShardSearch, Compaction):
                 log.warning(
                     "collection %s: no usable graph snapshot; rebuilding from SQLite", info.name
                 )
-            graph, base = Graph.empty(info.dim, info.metric, info.hnsw, self._docs.count()), -1
+            capacity = self._docs.vector_count()
+            graph, base = Graph.empty(info.dim, info.metric, info.hnsw, capacity), -1
         else:
             assert snapshot is not None  # the graph was loaded from it
             base = snapshot.meta.seq
@@ -136,8 +153,14 @@ class Collection(ShardSearch, Compaction):
         vectors: Any,
         texts: Sequence[str | None] | None = None,
         metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+        passages: Sequence[Passages | None] | None = None,
     ) -> int:
-        """Insert or replace documents, all or nothing; durable when this returns."""
+        """Insert or replace documents, all or nothing; durable when this returns.
+
+        ``passages[i]``, in a collection created with passages, gives document i's passages
+        (spans into its text and their vectors); its row of ``vectors`` is then not used.
+        Replacing a document replaces all its passages; ``None`` is one passage, the document.
+        """
         ids = check_ids(ids)
         n = len(ids)
         array = check_vectors(vectors, self.dim, n)
@@ -151,6 +174,7 @@ class Collection(ShardSearch, Compaction):
                 )
         texts_ = check_texts(texts, n)
         metadatas_ = check_metadatas(metadatas, n)
+        spans, array = self._check_passages(passages, texts_, array)
         if not n:
             return 0
         analyzer = self._text.analyzer
@@ -159,11 +183,59 @@ class Collection(ShardSearch, Compaction):
         # Words feed typo tolerance, which collections created before it do without.
         words = [] if self.info.legacy else self._text.new_words(w for ws in analysed for w in ws)
         with self._writing():
-            labels, replaced = self._docs.upsert(ids, array, texts_, metadatas_, terms, words)
-            self._apply(labels, array, replaced)
-            self._text.apply(labels, terms, replaced, words)
-            self._after_write(n)
+            written = self._docs.upsert(ids, array, texts_, metadatas_, terms, words, spans)
+            self._apply(written.graph_labels, array, written.replaced_graph)
+            self._text.apply(written.labels, terms, written.replaced, words)
+            self._after_write(len(written.graph_labels))
         return n
+
+    def _check_passages(
+        self,
+        passages: Sequence[Passages | None] | None,
+        texts: list[str | None],
+        vectors: np.ndarray,
+    ) -> tuple[list[list[tuple[int, int]] | None] | None, np.ndarray]:
+        """``(spans per document or None, every passage's vector in document order)``."""
+        if passages is None or all(p is None for p in passages):
+            return None, vectors
+        if self.info.passages is None:
+            raise InvalidArgumentError(
+                f"collection {self.name!r} was created without passages", param="passages"
+            )
+        if len(passages) != len(texts):
+            raise InvalidArgumentError(
+                f"passages has {len(passages)} entries for {len(texts)} documents",
+                param="passages",
+            )
+        spans: list[list[tuple[int, int]] | None] = []
+        rows: list[np.ndarray] = []
+        for i, (given, text) in enumerate(zip(passages, texts, strict=True)):
+            if given is None:
+                spans.append(None)
+                rows.append(vectors[i : i + 1])
+                continue
+            param = f"passages[{i}]"
+            if text is None:
+                raise InvalidArgumentError(f"{param}: a document without text", param=param)
+            if not 1 <= len(given.spans) <= MAX_PASSAGES:
+                raise InvalidArgumentError(
+                    f"{param}: {len(given.spans)} passages; a document has 1 to {MAX_PASSAGES}",
+                    param=param,
+                )
+            for start, end in given.spans:
+                if not 0 <= start < end <= len(text):
+                    raise InvalidArgumentError(
+                        f"{param}: span ({start}, {end}) is not within its text", param=param
+                    )
+            own = check_vectors(given.vectors, self.dim, len(given.spans), f"{param}.vectors")
+            if self.info.metric == "cosine" and not np.linalg.norm(own, axis=1).all():
+                raise InvalidArgumentError(
+                    f"{param}.vectors has an all-zero vector, which has no cosine similarity",
+                    param=f"{param}.vectors",
+                )
+            spans.append(list(given.spans) if len(given.spans) > 1 else None)
+            rows.append(own)
+        return spans, np.ascontiguousarray(np.concatenate(rows), dtype=np.float32)
 
     @leased
     def delete(self, ids: Sequence[str] | None = None, where: dict[str, Any] | None = None) -> int:
@@ -183,11 +255,12 @@ class Collection(ShardSearch, Compaction):
                     labels = np.intersect1d(labels, self._docs.matching_labels(where))
             else:
                 labels = self._docs.matching_labels(where)
-            deleted = self._docs.delete(labels)
+            existing, removed = self._docs.delete(labels)
+            deleted = len(existing)
             if deleted:
-                self._apply(np.empty(0, np.uint64), None, labels)
-                self._text.apply(np.empty(0, np.uint64), [], labels)
-                self._after_write(deleted)
+                self._apply(np.empty(0, np.uint64), None, removed)
+                self._text.apply(np.empty(0, np.uint64), [], existing)
+                self._after_write(len(removed))
         return deleted
 
     @leased

@@ -67,7 +67,7 @@ class Compaction(CollectionState):
     def _fresh_graph(self) -> Graph:
         """A graph of the live documents only, built from SQLite (the caller holds writes)."""
         info = self.info
-        graph = Graph.empty(info.dim, info.metric, info.hnsw, self._docs.count())
+        graph = Graph.empty(info.dim, info.metric, info.hnsw, self._docs.vector_count())
         for labels, vectors in self._docs.changes_after(-1):
             graph.add(labels, vectors)
         _, next_label = self._docs.state()

@@ -8,6 +8,12 @@ after it (see ``collection.py``).
 
 Vectors live in their own table keyed by label, so that the rows a query fetches for its hits
 (id, text, metadata) stay small and dense.
+
+Passages (issue 12): a document split into P > 1 passages gets P consecutive labels, the first
+being the document's own; each has its vector in ``vectors`` and its span in ``passages``. A
+document of one passage (a short text, or a collection without passages) has no ``passages``
+row at all, so short documents cost exactly what they did before. All of a document's labels
+are written, replaced and tombstoned together, in the document's transaction.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import numpy as np
@@ -57,12 +63,26 @@ CREATE TABLE IF NOT EXISTS tombstones (
 CREATE TABLE IF NOT EXISTS fields (
     key TEXT NOT NULL,
     kind TEXT NOT NULL,
-    value ANY NOT NULL,
+    value NOT NULL,  -- no type, so no affinity: the text "007" stays text, never the number 7
     label INTEGER NOT NULL,
     PRIMARY KEY (key, kind, value, label)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS fields_label ON fields (label);
 """
+#: Files written before the fix above declared ``value ANY``, which in a table that is not
+#: STRICT means NUMERIC affinity: a string that looks like a number was stored as that number,
+#: so ``{"zip": "07030"}`` also matched ``"7030"``. ``ensure_fields`` rebuilds such a table.
+_NUMERIC_FIELDS = "ANY"
+
+#: Only in collections created with passages: files from before have none, and are not changed.
+_PASSAGES_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS passages ("
+    " label INTEGER PRIMARY KEY,"  # the passage's graph label (its vector's)
+    " doc INTEGER NOT NULL,"  # its document's label, which is its first passage's
+    " start INTEGER NOT NULL,"
+    " end INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS passages_doc ON passages (doc)",
+)
 
 #: The lexical index: one row per document with at least one token, rowid = label, holding
 #: the analyzer's terms joined by spaces (see ``lexical.py`` for why FTS5 gets pre-analysed
@@ -88,6 +108,15 @@ class Documents:
         self._connections = Connections(self.path)
         self._transaction = self._connections.transaction
         self._reader = self._connections.reader
+        with self._reader() as conn:
+            found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'passages'").fetchone()
+            #: The file has a passages table (a collection created with passages).
+            self.passaged = found is not None
+            #: Some document has more than one passage: searches map labels to documents.
+            #: Set inside the writing transaction, so before the graph holds any passage label.
+            self.split = bool(
+                self.passaged and conn.execute("SELECT 1 FROM passages LIMIT 1").fetchone()
+            )
 
     @classmethod
     def create(cls, directory: Path, info: CollectionInfo) -> Documents:
@@ -99,6 +128,10 @@ class Documents:
             conn.execute(_LEXICAL_SCHEMA)
             if not info.legacy:
                 conn.execute(_LEXICON_SCHEMA)
+            if info.passages is not None:
+                for statement in _PASSAGES_SCHEMA:
+                    conn.execute(statement)
+                docs.passaged = True
             conn.execute("INSERT INTO info VALUES (0, ?)", (_encode(info),))
             conn.execute("INSERT INTO state VALUES (0, 0, 0)")
         return docs
@@ -126,17 +159,24 @@ class Documents:
         metadatas: list[Metadata | None],
         terms: list[str],
         words: Sequence[str] = (),
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Write a batch in one transaction; return ``(new_labels, replaced_labels)``.
+        spans: Sequence[Sequence[tuple[int, int]] | None] | None = None,
+    ) -> Written:
+        """Write a batch in one transaction.
 
-        ``terms`` are the texts' analysed terms joined by spaces, indexed in the same
-        transaction; ``words`` the batch's distinct words, added to the lexicon if it has one.
+        ``vectors`` holds every passage's vector, documents in order: one row for a document
+        whose ``spans`` entry is ``None`` (one passage, the document), ``len(spans[i])`` rows
+        for one split into passages. ``terms`` are the texts' analysed terms joined by spaces,
+        indexed in the same transaction; ``words`` the batch's distinct words, added to the
+        lexicon if it has one.
         """
+        counts = [1 if s is None else len(s) for s in (spans or [None] * len(ids))]
         with self._transaction() as conn:
             seq, first = conn.execute("SELECT seq + 1, next_label FROM state").fetchone()
-            labels = np.arange(first, first + len(ids), dtype=np.uint64)
+            starts = first + np.concatenate([[0], np.cumsum(counts[:-1], dtype=np.int64)])
+            labels = starts.astype(np.uint64)
+            graph_labels = np.arange(first, first + sum(counts), dtype=np.uint64)
             replaced = self._labels_of(conn, ids)
-            self._forget(conn, replaced, seq)
+            replaced_all = self._forget(conn, replaced, seq)
             plain = labels.tolist()
             conn.executemany(
                 "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?)",
@@ -147,8 +187,19 @@ class Documents:
             )
             conn.executemany(
                 "INSERT INTO vectors VALUES (?, ?)",
-                zip(plain, (vector.tobytes() for vector in vectors), strict=True),
+                zip(graph_labels.tolist(), (vector.tobytes() for vector in vectors), strict=True),
             )
+            if spans is not None and any(s is not None for s in spans):
+                conn.executemany(
+                    "INSERT INTO passages VALUES (?, ?, ?, ?)",
+                    (
+                        (label + j, label, start, end)
+                        for label, doc_spans in zip(plain, spans, strict=True)
+                        if doc_spans is not None
+                        for j, (start, end) in enumerate(doc_spans)
+                    ),
+                )
+                self.split = True
             conn.executemany(
                 "INSERT INTO fields VALUES (?, ?, ?, ?)",
                 (
@@ -165,26 +216,29 @@ class Documents:
                 conn.executemany(
                     "INSERT OR IGNORE INTO lexicon VALUES (?)", ((word,) for word in words)
                 )
-            conn.execute("UPDATE state SET seq = ?, next_label = ?", (seq, first + len(ids)))
-        return labels, replaced
+            next_label = first + len(graph_labels)
+            conn.execute("UPDATE state SET seq = ?, next_label = ?", (seq, next_label))
+        return Written(labels, graph_labels, replaced, replaced_all)
 
-    def delete(self, labels: np.ndarray) -> int:
-        """Delete documents by label in one transaction; return how many existed."""
+    def delete(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Delete documents by label in one transaction; return the labels of those that
+        existed and every graph label they had (their passages')."""
+        none = np.empty(0, np.uint64)
         if not len(labels):
-            return 0
+            return none, none
         with self._transaction() as conn:
             (seq,) = conn.execute("SELECT seq + 1 FROM state").fetchone()
             rows = conn.execute(
                 f"SELECT label FROM documents WHERE label IN ({_LABELS})", (json_list(labels),)
             )
-            existing = [label for (label,) in rows]
-            if not existing:
-                return 0
-            self._forget(conn, np.asarray(existing, dtype=np.uint64), seq)
+            existing = np.asarray([label for (label,) in rows], dtype=np.uint64)
+            if not len(existing):
+                return none, none
+            removed = self._forget(conn, existing, seq)
             gone = (json_list(existing),)
             conn.execute(f"DELETE FROM documents WHERE label IN ({_LABELS})", gone)
             conn.execute("UPDATE state SET seq = ?", (seq,))
-        return len(existing)
+        return existing, removed
 
     def ensure_lexical(self, analyzer: Analyzer) -> bool:
         """Create and fill the lexical table if this file predates it; True if it did."""
@@ -200,6 +254,32 @@ class Documents:
             conn.executemany(
                 f"INSERT INTO {LEXICAL_TABLE} (rowid, terms) VALUES (?, ?)",
                 ((label, t) for label, text in rows for t in [analyzer.terms_text(text)] if t),
+            )
+        return True
+
+    def ensure_fields(self) -> bool:
+        """Rebuild the metadata index from the documents' metadata if this file stored it with
+        numeric affinity (``_NUMERIC_FIELDS``); True if it did. One transaction: a crash leaves
+        the old table, and the next open rebuilds again."""
+        with self._reader() as conn:
+            columns = {
+                name: kind for _, name, kind, *_ in conn.execute("PRAGMA table_info(fields)")
+            }
+        if columns.get("value", "").upper() != _NUMERIC_FIELDS:
+            return False
+        with self._transaction() as conn:
+            conn.execute("DROP TABLE fields")
+            for statement in _SCHEMA.split(";"):
+                if "fields" in statement:
+                    conn.execute(statement)
+            rows = conn.execute("SELECT label, metadata FROM documents WHERE metadata IS NOT NULL")
+            conn.executemany(
+                "INSERT INTO fields VALUES (?, ?, ?, ?)",
+                (
+                    (key, kind, value, label)
+                    for label, body in rows
+                    for key, kind, value in field_rows(_decode_metadata(body))
+                ),
             )
         return True
 
@@ -225,15 +305,23 @@ class Documents:
             labels.extend(label for (label,) in rows)
         return np.asarray(labels, dtype=np.uint64)
 
-    @staticmethod
-    def _forget(conn: sqlite3.Connection, labels: np.ndarray, seq: int) -> None:
-        """Tombstone old labels and drop their vectors and metadata rows.
+    def _forget(self, conn: sqlite3.Connection, labels: np.ndarray, seq: int) -> np.ndarray:
+        """Tombstone old documents' labels (all their passages') and drop their vectors,
+        passages and metadata rows; return every graph label tombstoned.
 
         Their ``documents`` rows are replaced or deleted by the caller.
         """
         if not len(labels):
-            return
+            return labels
         plain = labels.tolist()
+        if self.split:
+            listed_docs = (json_list(plain),)
+            rows = conn.execute(
+                f"SELECT label FROM passages WHERE doc IN ({_LABELS}) AND label != doc",
+                listed_docs,
+            )
+            plain.extend(label for (label,) in rows)
+            conn.execute(f"DELETE FROM passages WHERE doc IN ({_LABELS})", listed_docs)
         conn.executemany(
             "INSERT OR REPLACE INTO tombstones VALUES (?, ?)", ((label, seq) for label in plain)
         )
@@ -241,6 +329,7 @@ class Documents:
         conn.execute(f"DELETE FROM fields WHERE label IN ({_LABELS})", listed)
         conn.execute(f"DELETE FROM vectors WHERE label IN ({_LABELS})", listed)
         conn.execute(f"DELETE FROM {LEXICAL_TABLE} WHERE rowid IN ({_LABELS})", listed)
+        return np.asarray(plain, dtype=np.uint64)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -328,14 +417,24 @@ class Documents:
             return [_record(row) for row in conn.execute(sql, params)]
 
     def changes_after(self, seq: int, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """``(labels, vectors)`` of live documents written after ``seq``, in label order."""
-        last = -1
+        """``(labels, vectors)`` of the live graph labels (documents' and their passages')
+        written after ``seq``, in label order.
+
+        Labels only grow, batch after batch, and a document's passages follow its own label;
+        so what was written after ``seq`` is every stored vector from the smallest label of a
+        live document written after it.
+        """
         with self._reader() as conn:
+            (first,) = conn.execute(
+                "SELECT min(label) FROM documents WHERE seq > ?", (seq,)
+            ).fetchone()
+            if first is None:
+                return
+            last = first - 1
             while True:
                 rows = conn.execute(
-                    "SELECT d.label, v.vector FROM documents d JOIN vectors v USING (label) "
-                    "WHERE d.seq > ? AND d.label > ? ORDER BY d.label LIMIT ?",
-                    (seq, last, batch),
+                    "SELECT label, vector FROM vectors WHERE label > ? ORDER BY label LIMIT ?",
+                    (last, batch),
                 ).fetchall()
                 if not rows:
                     return
@@ -343,6 +442,64 @@ class Documents:
                 vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
                 yield labels, vectors.reshape(len(rows), -1)
                 last = rows[-1][0]
+
+    def vector_count(self) -> int:
+        """Graph labels stored: documents, plus passages beyond each document's first."""
+        with self._reader() as conn:
+            return int(conn.execute("SELECT count(*) FROM vectors").fetchone()[0])
+
+    def owners(self, labels: np.ndarray) -> np.ndarray:
+        """The document label of each graph label (a label not a passage's is a document's)."""
+        if not self.split or not len(labels):
+            return labels
+        plain = labels.tolist()
+        sql = f"SELECT label, doc FROM passages WHERE label IN ({_LABELS}) AND label != doc"
+        with self._reader() as conn:
+            owner = dict(conn.execute(sql, (json_list(sorted(set(plain))),)).fetchall())
+        if not owner:
+            return labels
+        return np.fromiter((owner.get(x, x) for x in plain), labels.dtype, len(plain))
+
+    def passage_labels(self, labels: np.ndarray) -> np.ndarray:
+        """Every graph label of these documents: their own and their passages'."""
+        if not self.split or not len(labels):
+            return labels
+        sql = f"SELECT label FROM passages WHERE doc IN ({_LABELS}) AND label != doc"
+        with self._reader() as conn:
+            rows = conn.execute(sql, (json_list(labels),)).fetchall()
+        extra = np.fromiter((label for (label,) in rows), labels.dtype, len(rows))
+        return np.concatenate([labels, extra]) if len(extra) else labels
+
+    def passage_vectors(self, labels: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(owners, vectors)``: the vectors of every passage of these documents (of those
+        still stored), each with its document's label."""
+        if not self.split:
+            return self.vectors_of(labels, dim)
+        every = self.passage_labels(labels)
+        found, vectors = self.vectors_of(every, dim)
+        return self.owners(found), vectors
+
+    def texts_of(self, ids: list[str]) -> dict[str, tuple[int, str | None]]:
+        """``id -> (label, text)`` for the ids that exist."""
+        found: dict[str, tuple[int, str | None]] = {}
+        with self._reader() as conn:
+            for marks, chunk in id_chunks(ids):
+                sql = f"SELECT id, label, text FROM documents WHERE id IN ({marks})"
+                for id_, label, text in conn.execute(sql, chunk):
+                    found[id_] = (label, text)
+        return found
+
+    def spans_of(self, labels: Sequence[int]) -> dict[int, list[tuple[int, int, int]]]:
+        """``document label -> [(graph label, start, end)]`` for documents split into
+        passages; a document missing from the answer is one passage, its whole text."""
+        if not self.split or not labels:
+            return {}
+        found: dict[int, list[tuple[int, int, int]]] = {}
+        sql = f"SELECT doc, label, start, end FROM passages WHERE doc IN ({_LABELS}) ORDER BY label"
+        with self._reader() as conn:
+            for doc, label, start, end in conn.execute(sql, (json_list(labels),)):
+                found.setdefault(doc, []).append((label, start, end))
+        return found
 
     @contextmanager
     def lexical_snapshot(self, batch: int = 8192) -> Iterator[Iterator[list[tuple[int, str]]]]:
@@ -417,6 +574,16 @@ class Documents:
         with self._reader() as conn:
             rows = conn.execute("SELECT label FROM tombstones WHERE seq > ?", (seq,)).fetchall()
         return np.fromiter((label for (label,) in rows), dtype=np.uint64, count=len(rows))
+
+
+class Written(NamedTuple):
+    """What :meth:`Documents.upsert` wrote: the documents' labels, every graph label (in the
+    order of the vectors given), and what it replaced, as documents and as graph labels."""
+
+    labels: np.ndarray
+    graph_labels: np.ndarray
+    replaced: np.ndarray
+    replaced_graph: np.ndarray
 
 
 _RECORDS = "SELECT d.id, d.text, d.metadata, v.vector FROM documents d JOIN vectors v USING (label)"

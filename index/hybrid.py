@@ -19,6 +19,7 @@ from .fusion import DEFAULT_CANDIDATES, fuse, rank
 from .graph import distances, scores_of
 from .leases import leased
 from .lexical import CorpusStats, LexicalQuery
+from .passage_search import per_document_min
 from .schemas import Hit
 from .textsearch import TextSearch
 from .validation import check_alpha, check_ef, check_k, check_query_texts, check_vectors
@@ -165,8 +166,12 @@ class HybridSearch(VectorSearch):
         lexical_labels = lexical.labels.tolist()
         only_lexical = [label for label in lexical_labels if label not in in_vector]
         # Their stored vectors: SQLite answers 100 labels ~5x faster than hnswlib's get_items.
-        m_labels, m_vectors = self._docs.vectors_of(np.asarray(only_lexical, np.int64), self.dim)
-        m_distances = distances(self.info.metric, query[None], m_vectors)[0]
+        # A document split into passages is as near as its nearest passage.
+        owners, m_vectors = self._docs.passage_vectors(np.asarray(only_lexical, np.int64), self.dim)
+        m_labels, m_matrix = per_document_min(
+            owners, distances(self.info.metric, query[None], m_vectors)
+        )
+        m_distances = m_matrix[0]
         labels = np.concatenate([v_labels.astype(np.int64), m_labels])
         dists = np.concatenate([v_distances, m_distances]).astype(np.float64)
         in_lexical = set(lexical_labels)

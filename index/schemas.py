@@ -53,6 +53,43 @@ class SearchDefaults(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     alpha: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = DEFAULT_ALPHA
 
 
+#: A document may be split into at most this many passages (one vector and one graph label
+#: each); more is refused before anything is written. At the local model's default size that is
+#: about 300,000 tokens (a book), beyond the service's request body limit for one document.
+MAX_PASSAGES = 1024
+PASSAGE_SIZES = (16, 8192)
+
+
+class PassageSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """How a collection splits long texts into passages (issue 12), fixed at creation.
+
+    ``size`` and ``overlap`` are counted in the collection's model's own tokens; a text of at
+    most ``size`` tokens is one passage, the document itself. ``overlap < size`` (checked by
+    :meth:`index.Store.create_collection`).
+    """
+
+    size: Annotated[int, msgspec.Meta(ge=PASSAGE_SIZES[0], le=PASSAGE_SIZES[1])] = 256
+    overlap: Annotated[int, msgspec.Meta(ge=0, le=PASSAGE_SIZES[1] - 1)] = 32
+
+
+class Passages(msgspec.Struct, kw_only=True, frozen=True):
+    """A document's passages as given to :meth:`Collection.upsert`: ``spans[i]`` is
+    ``(start, end)``, character offsets into its text, and ``vectors[i]`` its embedding."""
+
+    spans: list[tuple[int, int]]
+    vectors: np.ndarray  # float32 [len(spans), dim]
+
+
+class PassageHit(msgspec.Struct, kw_only=True):
+    """One passage of a hit: ``text[start:end]`` of the document, and how well it matched
+    (the vector score in vector and hybrid search, a term-match score in lexical search)."""
+
+    start: int
+    end: int
+    score: float
+    text: str
+
+
 #: Collections created before analyzers and per-collection defaults existed keep what they had:
 #: today's tokeniser without query-term weighting or typo tolerance, vector search by default,
 #: and hybrid's alpha 0.4.
@@ -75,6 +112,9 @@ class CollectionInfo(msgspec.Struct, kw_only=True, frozen=True):
     created_at: int  # unix seconds
     lexical: LexicalSettings | None = None
     search: SearchDefaults | None = None
+    #: ``None``: one vector per document (collections created before passages, and those
+    #: created with ``passages: null``).
+    passages: PassageSettings | None = None
 
     @property
     def legacy(self) -> bool:

@@ -48,6 +48,7 @@ from .schemas import (
     HnswParams,
     LexicalSettings,
     Metric,
+    PassageSettings,
     SearchDefaults,
 )
 from .snapshots import fsync_path
@@ -138,14 +139,24 @@ class Store:
         *,
         lexical: LexicalSettings | None = None,
         search: SearchDefaults | None = None,
+        passages: PassageSettings | None = None,
     ) -> Collection:
         """Create an empty collection; :class:`CollectionExistsError` if the name is taken.
 
         ``lexical`` (the analyzer) is fixed for the collection's life; ``search`` (default
-        mode and alpha) can change later (:meth:`Collection.configure`). If the name is being
-        dropped, this waits for the drop to finish, then creates.
+        mode and alpha) can change later (:meth:`Collection.configure`). ``passages`` (how
+        its caller splits long texts; ``None``, one vector per document) is fixed too. If the
+        name is being dropped, this waits for the drop to finish, then creates.
         """
         info = _collection_info(name, dim, metric, hnsw, metadata, lexical, search)
+        if passages is not None:
+            passages = _convert(passages, PassageSettings, "passages")
+            if passages.overlap >= passages.size:
+                raise InvalidArgumentError(
+                    f"passages.overlap must be less than passages.size ({passages.size})",
+                    param="passages.overlap",
+                )
+            info = msgspec.structs.replace(info, passages=passages)
         busy = self._claim(name, "create")
         try:
             collection = self._create(info)

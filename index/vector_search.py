@@ -6,6 +6,7 @@ A mixin of :class:`index.Collection`; it reads the collection's documents, graph
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,8 +15,9 @@ import numpy as np
 
 from .documents import Documents
 from .filters import check_where, compile_predicate
-from .graph import Graph, exact_top_k, merge_top_k, score_function
+from .graph import Graph, merge_top_k, score_function
 from .leases import Leases, leased
+from .passage_search import MAX_PASSAGES, best_per_document, exact_document_top_k
 from .rwlock import ReadWriteLock
 from .schemas import CollectionInfo, Hit
 from .validation import check_ef, check_k, check_vectors
@@ -37,6 +39,8 @@ class CollectionState:
     _graph: Graph
     _graph_lock: ReadWriteLock
     _leases: Leases
+    #: Passages HNSW returned per distinct document in recent searches (``_graph_top``).
+    _fanout: float = 1.0
 
     @property
     def name(self) -> str:
@@ -58,7 +62,8 @@ class VectorSearch(CollectionState):
     ) -> list[list[Hit]]:
         """Nearest neighbours of each query vector among documents matching ``where``.
 
-        Returns ``min(k, matching)`` hits per query, best first. How a filter is answered:
+        Returns ``min(k, matching)`` hits per query, best first, one per document however many
+        of its passages are near (``passage_search.py``). How a filter is answered:
 
         1. HNSW for ``4k`` unfiltered candidates, kept if at least k of them match (a
            common filter costs one small search);
@@ -94,12 +99,43 @@ class VectorSearch(CollectionState):
         if k == 0:
             return [[] for _ in queries]
         try:
-            labels, distances = graph.knn(queries, k)
+            labels, distances = self._graph_top(queries, k)
         except RuntimeError:
             log.info("collection %s: HNSW found fewer than %d; searching exactly", self.name, k)
             labels = self._docs.matching_labels(None, graph.applied_max_label)
             return self._exact(queries, k, labels)
         return self._hits(labels, distances)
+
+    def _graph_top(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """HNSW's top ``k`` documents ``(labels[q, <= k], distances)`` among ``allowed``
+        documents (all when ``None``); raises ``RuntimeError`` as :meth:`Graph.knn` does.
+
+        In a collection with documents split into passages, several of the nearest labels may
+        be one document's: the search asks for ``k`` times as many passages as the last
+        searches needed per document found (``_fanout``, so one HNSW search usually does),
+        then for more (x2 at a time) until each query has k distinct documents, or it has seen
+        every passage there is, or k times the most passages a document may have (enough for
+        k documents in any case).
+        """
+        graph = self._graph
+        docs = self._docs
+        only = None if allowed is None else set(docs.passage_labels(allowed).tolist())
+        if not docs.split:
+            return graph.knn(queries, k, only)
+        limit = min(graph.live if only is None else len(only), k * MAX_PASSAGES)
+        n = min(limit, max(k, math.ceil(k * self._fanout)))
+        while True:
+            labels, distances = graph.knn(queries, n, only)
+            owners = docs.owners(labels.ravel()).reshape(labels.shape)
+            rows = [best_per_document(o, d) for o, d in zip(owners, distances, strict=True)]
+            found = min(len(r[0]) for r in rows)
+            if found >= k or n >= limit:
+                # Passages per document found, with a margin; a float store is atomic enough.
+                self._fanout = min(max(1.0, 1.25 * n / max(found, 1)), float(MAX_PASSAGES))
+                return _stack(rows, k)
+            n = min(limit, n * 2)
 
     def _search_filtered(self, query: np.ndarray, k: int, where: dict[str, Any]) -> list[list[Hit]]:
         labels, distances, rows = self._filtered_top(query, k, where)
@@ -117,22 +153,25 @@ class VectorSearch(CollectionState):
             except RuntimeError:
                 pass
             else:
+                owners, nearest = labels[0], distances[0]
+                if self._docs.split:
+                    owners, nearest = best_per_document(self._docs.owners(owners), nearest)
                 matches = compile_predicate(where)
-                rows = self._docs.by_labels(labels[0].tolist())
+                rows = self._docs.by_labels(owners.tolist())
                 keep = [
                     i
-                    for i, label in enumerate(labels[0].tolist())
+                    for i, label in enumerate(owners.tolist())
                     if label in rows and matches(rows[label].metadata)
                 ]
                 if len(keep) >= k or candidates == graph.live:
                     keep = keep[:k]
-                    return labels[:, keep], distances[:, keep], rows
+                    return owners[None, keep], nearest[None, keep], rows
         allowed = self._docs.matching_labels(where, graph.applied_max_label)
         k = min(k, len(allowed))
         if len(allowed) <= BRUTE_FORCE_MAX:
             return (*self._exact_top(query, k, allowed), None)
         try:
-            labels, distances = graph.knn(query, k, set(allowed.tolist()))
+            labels, distances = self._graph_top(query, k, allowed)
         except RuntimeError:
             return (*self._exact_top(query, k, allowed), None)
         return labels, distances, None
@@ -143,14 +182,18 @@ class VectorSearch(CollectionState):
     def _exact_top(
         self, queries: np.ndarray, k: int, labels: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top-k among ``labels``; labels whose document is gone by the time its vector
-        is read are left out. Vectors are read and scored ``EXACT_CHUNK`` at a time, so the
-        transient arrays stay small whatever the number of labels (issue 10, memory)."""
+        """Exact top-k among the documents ``labels`` (by their best passage); documents gone by
+        the time their vectors are read are left out. Vectors are read and scored
+        ``EXACT_CHUNK`` documents at a time, so the transient arrays stay small whatever the
+        number of labels (issue 10, memory)."""
         best_labels = np.empty((len(queries), 0), np.uint64)
         best_distances = np.empty((len(queries), 0), np.float32)
         for start in range(0, len(labels), EXACT_CHUNK):
-            found, vectors = self._docs.vectors_of(labels[start : start + EXACT_CHUNK], self.dim)
-            top_labels, top_distances = exact_top_k(self.info.metric, queries, found, vectors, k)
+            chunk = labels[start : start + EXACT_CHUNK]
+            owners, vectors = self._docs.passage_vectors(chunk, self.dim)
+            top_labels, top_distances = exact_document_top_k(
+                self.info.metric, queries, owners, vectors, k
+            )
             if best_labels.shape[1]:
                 top_labels, top_distances = merge_top_k(
                     (best_labels, top_labels), (best_distances, top_distances), k
@@ -169,7 +212,7 @@ class VectorSearch(CollectionState):
         if k == 0:
             return np.empty(0, np.uint64), np.empty(0, np.float32)
         try:
-            labels, distances = self._graph.knn(query[None], k)
+            labels, distances = self._graph_top(query[None], k)
         except RuntimeError:
             allowed = self._docs.matching_labels(None, self._graph.applied_max_label)
             labels, distances = self._exact_top(query[None], k, allowed)
@@ -182,9 +225,9 @@ class VectorSearch(CollectionState):
             rows = self._docs.by_labels(sorted(set(labels.ravel().tolist())))
         to_score = score_function(self.info.metric)
         results = []
-        for row_labels, row_distances in zip(labels.tolist(), distances.tolist(), strict=True):
+        for row_labels, row_distances in zip(labels, distances, strict=True):
             hits = []
-            for label, distance in zip(row_labels, row_distances, strict=True):
+            for label, distance in zip(row_labels.tolist(), row_distances.tolist(), strict=True):
                 row = rows.get(label)
                 if row is None:  # replaced or deleted by a write that raced this query
                     continue
@@ -199,3 +242,13 @@ class VectorSearch(CollectionState):
                 )
             results.append(hits)
         return results
+
+
+def _stack(rows: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-query ``(documents, distances)`` of possibly unequal lengths as ``[q, width]``
+    arrays, ``width`` being the shortest row's (at most k): every query gets as many."""
+    width = min(k, *(len(labels) for labels, _ in rows)) if rows else 0
+    return (
+        np.stack([labels[:width] for labels, _ in rows]),
+        np.stack([dists[:width] for _, dists in rows]),
+    )

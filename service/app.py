@@ -34,7 +34,7 @@ from service.json_body import JSONBodyRequest
 from service.memory import tune_allocator
 from service.metrics import Metrics
 from service.openapi import openapi_config
-from service.proxy import Forwarder, open_session
+from service.proxy import Forwarder, open_client
 from service.routes import ROUTES
 from service.settings import Settings
 from service.telemetry import RequestTelemetry
@@ -109,9 +109,9 @@ def create_app(settings: Settings) -> Litestar:
                     limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
                 )
                 resources.push_async_callback(http.aclose)
-                session = open_session(settings)  # forwarding (issue 14): its own pool
-                resources.push_async_callback(session.close)
-                app.state.forwarder = Forwarder(session, settings, metrics)
+                forwarding = open_client(settings)  # forwarding (issue 14): its own pool
+                resources.push_async_callback(forwarding.aclose)
+                app.state.forwarder = Forwarder(forwarding, settings, metrics)
             embeddings = await EmbeddingService.open(settings, http, metrics)
             resources.push_async_callback(embeddings.aclose)
             # Files and fine-tuning (issue 5): the job runner stops (a running job goes back to

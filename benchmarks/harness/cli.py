@@ -60,6 +60,14 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     q.add_argument("--model", action="append", help="model id (repeatable; default: server's)")
     q.add_argument("--dimensions", type=int, action="append", help="dimensions (repeatable)")
     q.add_argument(
+        "--passages",
+        action="append",
+        metavar="SIZE/OVERLAP|off",
+        type=_passages,
+        help="passage settings of the collection (repeatable: one row per setting; "
+        "default: the server's)",
+    )
+    q.add_argument(
         "--mode",
         action="append",
         choices=["vector", "lexical", "hybrid"],
@@ -128,6 +136,14 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     ld.add_argument("--no-plots", action="store_true")
     _common(ld)
     return parser
+
+
+def _passages(text: str) -> str:
+    """``256/32``, ``256`` (no overlap) or ``off``: checked here, sent by ``quality``."""
+    size, _, overlap = text.partition("/")
+    if text != "off" and not (size.isdigit() and (overlap.isdigit() or not overlap)):
+        raise argparse.ArgumentTypeError(f"expected SIZE/OVERLAP or off, got {text!r}")
+    return text
 
 
 def run(args: argparse.Namespace) -> int:

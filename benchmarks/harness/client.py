@@ -132,8 +132,11 @@ class SearchClient:
         model: str | None = None,
         dimensions: int | None = None,
         hnsw: dict[str, int] | None = None,
+        **passages: dict[str, int] | None,
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {"name": name}
+        """``passages={"size": .., "overlap": ..}`` or ``passages=None`` (off); left out, the
+        server's default."""
+        body: dict[str, Any] = {"name": name, **passages}
         for key, value in (("model", model), ("dimensions", dimensions), ("hnsw", hnsw)):
             if value is not None:
                 body[key] = value

@@ -72,6 +72,7 @@ def _quality_table(rows: list[QualityRow]) -> str:
             r.system,
             r.model or "–",
             r.dimensions,
+            r.passages or "–",
             (r.mode or "–") + (" (default)" if r.default else ""),
             "as written" if r.typos is None else f"typos {r.typos}",
             r.metrics["ndcg@10"],
@@ -82,7 +83,8 @@ def _quality_table(rows: list[QualityRow]) -> str:
         ]
         for r in rows
     ]
-    headers = ["system", "model", "dims", "mode", "queries", "nDCG@10", "R@10", "R@100", "MRR@10"]
+    headers = ["system", "model", "dims", "passages", "mode", "queries", "nDCG@10", "R@10"]
+    headers += ["R@100", "MRR@10"]
     return report.markdown_table([*headers, "top-10 = exact"], body)
 
 
@@ -101,7 +103,10 @@ def run_quality(args: argparse.Namespace) -> int:
         )
         return 2
     variants = [
-        quality.Variant(m, d) for m in (args.model or [None]) for d in (args.dimensions or [None])
+        quality.Variant(m, d, p)
+        for m in (args.model or [None])
+        for d in (args.dimensions or [None])
+        for p in (args.passages or [None])
     ]
     modes = list(args.mode) if args.mode else None  # None: all the server has
     upstream = args.upstream or (None if args.url else os.environ.get("SEMSEARCH_UPSTREAM_URL"))

@@ -15,10 +15,19 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
+
+#: The team's datasets: ``../shared/datasets`` beside the repository, or ``SEMSEARCH_DATASETS``
+#: (a worktree or a clone elsewhere names it there).
+SHARED_DATASETS = Path(
+    os.environ.get(
+        "SEMSEARCH_DATASETS", Path(__file__).resolve().parents[3] / "shared" / "datasets"
+    )
+)
 
 Qrels = dict[str, dict[str, int]]
 """``{query_id: {doc_id: relevance}}``; relevance > 0 means relevant."""

@@ -9,6 +9,12 @@ on the misspelt queries of ``typos.py``). Then fetch the stored document vectors
 dimensions, and rank exactly: the gap between the ``service`` and ``exact`` rows is the index's
 error, the gap between ``exact`` and BM25 is the model's. BM25 runs in process (``lexical``)
 on the same texts.
+
+``--passages`` (issue 12) creates the collection with those passage settings, one set of rows
+per setting. A collection that splits documents has no one vector per document to rank
+exactly: a collection with passages on (the server's default) has an ``exact`` row only when
+every text is surely one passage (fewer UTF-8 bytes than the passage size); ask for
+``--passages off`` beside it to get one in any case.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from benchmarks.harness.metrics import evaluate
 from benchmarks.harness.schemas import IngestFigures, QualityRow
 from benchmarks.harness.typos import typo_queries
 from service.commands.progress import Progress
+from service.passages import fits
 
 DEPTH = 100  # ranking depth: recall@100 needs the top 100
 QUERY_BATCH = 256
@@ -34,10 +41,19 @@ QUERY_BATCH = 256
 
 @dataclass
 class Variant:
-    """One (model, dimensions) configuration to evaluate; ``None`` = the service's default."""
+    """One (model, dimensions, passages) configuration to evaluate; ``None`` = the service's
+    default. ``passages`` is ``"SIZE/OVERLAP"`` or ``"off"``."""
 
     model: str | None
     dimensions: int | None
+    passages: str | None = None
+
+    def passage_body(self) -> dict[str, int] | None:
+        assert self.passages is not None
+        if self.passages == "off":
+            return None
+        size, _, overlap = self.passages.partition("/")
+        return {"size": int(size), "overlap": int(overlap or 0)}
 
 
 def collection_name(dataset: str, i: int) -> str:
@@ -109,6 +125,13 @@ def bm25_row(data: Dataset) -> QualityRow:
     )
 
 
+def _one_vector_each(info: dict[str, object], texts: Sequence[str]) -> bool:
+    passages = info.get("passages")
+    if not isinstance(passages, dict):
+        return True
+    return all(fits(text, int(passages["size"])) for text in texts)
+
+
 ALL_MODES: tuple[str, ...] = ("vector", "lexical", "hybrid")
 
 
@@ -134,7 +157,10 @@ def evaluate_variant(
     misspelt queries of that seed.
     """
     name = collection_name(data.name, index)
-    info = api.create_collection(name, model=variant.model, dimensions=variant.dimensions)
+    passages = {} if variant.passages is None else {"passages": variant.passage_body()}
+    info = api.create_collection(
+        name, model=variant.model, dimensions=variant.dimensions, **passages
+    )
     model, dims = info["model"], info["dimensions"]
     rows: list[QualityRow] = []
     try:
@@ -165,8 +191,11 @@ def evaluate_variant(
                         seconds=seconds,
                         default=asked is None,
                         typos=seed,
+                        passages=variant.passages,
                     )
                 )
+        if not _one_vector_each(info, data.doc_texts):
+            return rows, figures  # documents may be split: no one vector each to rank exactly
         started = time.perf_counter()
         doc_ids, doc_vectors = api.document_vectors(name)
         query_vectors = api.embed(texts, model, variant.dimensions)
@@ -179,6 +208,7 @@ def evaluate_variant(
                 model=model,
                 dimensions=dims,
                 mode="vector",
+                passages=variant.passages,
                 metrics=evaluate(exact, data.qrels),
                 queries=len(qids),
                 seconds=time.perf_counter() - started,

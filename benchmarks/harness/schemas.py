@@ -47,6 +47,8 @@ class QualityRow(msgspec.Struct, kw_only=True):
     """The row of a ``/query`` that named no mode: the collection's default."""
     typos: int | None = None
     """The seed of the misspelt query set (``bench quality --typos``), or None: as written."""
+    passages: str | None = None
+    """The collection's passages (``256/32``, ``off``), or None: as the server creates them."""
 
 
 class IngestFigures(msgspec.Struct, kw_only=True):

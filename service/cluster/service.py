@@ -26,7 +26,14 @@ import index
 from service.cluster import runtime
 from service.cluster.registry import Registry, ShardedEntry
 from service.collections import CollectionService, schemas
-from service.collections.service import _answer, _document, _mode, _parse_where, _scores
+from service.collections.service import (
+    _answer,
+    _document,
+    _mode,
+    _parse_where,
+    _passage,
+    _scores,
+)
 from service.embeddings import EmbeddingService
 from service.errors import ConflictError, InvalidRequestError, NotFoundError
 from service.settings import Settings
@@ -206,6 +213,7 @@ class ShardedCollectionService(CollectionService):
             count=await self._run(sharded.reader.count),
             metadata=info.metadata.get("metadata", {}),
             created_at=info.created_at,
+            passages=info.passages,
             shards=sharded.entry.shards,
         )
 
@@ -229,6 +237,7 @@ class ShardedCollectionService(CollectionService):
                     batch.vectors[rows],
                     [batch.texts[i] for i in rows],
                     [batch.metadatas[i] for i in rows],
+                    None if batch.passages is None else [batch.passages[i] for i in rows],
                 ),
                 {},
             )
@@ -323,7 +332,7 @@ class ShardedCollectionService(CollectionService):
                 ef=request.ef,
                 typo_tolerance=request.typo_tolerance,
             )
-        hits = await self._sharded_hits(sharded, results, request, mode)
+        hits = await self._sharded_hits(sharded, results, request, mode, vectors)
         return _answer(request, hits, info.metadata["model"], mode, prompt_tokens)
 
     async def _sharded_hits(
@@ -332,6 +341,7 @@ class ShardedCollectionService(CollectionService):
         results: list[list[index.Hit]],
         request: schemas.Query,
         mode: schemas.Mode,
+        query_vectors: np.ndarray | None,
     ) -> list[list[schemas.QueryHit]]:
         include = set(request.include)
         if request.min_score is not None:
@@ -346,6 +356,9 @@ class ShardedCollectionService(CollectionService):
             ]
             for records in await self._run(self._calls.each, calls):
                 vectors.update((r.id, r.vector.tolist()) for r in records if r.vector is not None)
+        passages: list[dict[str, list[index.PassageHit]]] = [{} for _ in results]
+        if "passages" in include:
+            passages = await self._sharded_passages(sharded, results, request, query_vectors)
         unset = msgspec.UNSET
         return [
             [
@@ -356,11 +369,43 @@ class ShardedCollectionService(CollectionService):
                     metadata=h.metadata if "metadata" in include else unset,
                     vector=vectors.get(h.id, unset) if "vector" in include else unset,
                     scores=_scores(h, mode) if "scores" in include else unset,
+                    passages=[_passage(p) for p in found.get(h.id, ())]
+                    if "passages" in include
+                    else unset,
                 )
                 for h in hits
             ]
-            for hits in results
+            for hits, found in zip(results, passages, strict=True)
         ]
+
+    async def _sharded_passages(
+        self,
+        sharded: Sharded,
+        results: list[list[index.Hit]],
+        request: schemas.Query,
+        query_vectors: np.ndarray | None,
+    ) -> list[dict[str, list[index.PassageHit]]]:
+        """Each hit's best passages, from the shard that holds it (as ``_passages``)."""
+        texts = request.texts
+        found = []
+        for i, hits in enumerate(results):
+            vector = None if query_vectors is None else query_vectors[i]
+            text = texts[i] if vector is None and texts else None
+            routes = _route([h.id for h in hits], sharded.entry.shards)
+            calls: list[runtime.Call] = [
+                (
+                    sharded.handles[s],
+                    "call",
+                    ("passages", [hits[j].id for j in rows]),
+                    {"vector": vector, "text": text},
+                )
+                for s, rows in routes.items()
+            ]
+            merged: dict[str, list[index.PassageHit]] = {}
+            for part in await self._run(self._calls.each, calls):
+                merged.update(part)
+            found.append(merged)
+        return found
 
 
 def _check_cosine(info: index.CollectionInfo, vectors: np.ndarray) -> None:

@@ -30,6 +30,7 @@ METHODS = frozenset(
         "configure",
         "compact",
         "lexical_ready",
+        "passages",
     }
 )
 

@@ -13,11 +13,11 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from index import DEFAULT_ALPHA, MAX_ID_LENGTH, HnswParams, LexicalSettings
+from index import DEFAULT_ALPHA, MAX_ID_LENGTH, HnswParams, LexicalSettings, PassageSettings
 from service.embeddings.schemas import Usage
 
 Metric = Literal["cosine", "ip", "l2"]
-Include = Literal["text", "metadata", "vector", "scores"]
+Include = Literal["text", "metadata", "vector", "scores", "passages"]
 Mode = Literal["vector", "lexical", "hybrid"]
 NAME_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
 MAX_K = 1000
@@ -38,10 +38,20 @@ Alpha = Annotated[float, Meta(ge=0.0, le=1.0)]
 EfSearch = Annotated[int, Meta(ge=1, le=4096)]
 
 
+#: What a collection created without a ``passages`` field gets (``benchmarks/README.md``,
+#: "Passages", says how it was chosen).
+DEFAULT_PASSAGES = PassageSettings(size=256, overlap=32)
+
+
 class CreateCollection(Request):
     """``lexical`` (the BM25 analyzer: ``{"language": "english"}`` by default, ``"none"`` for
     lower-cased words only) is fixed at creation; ``default_mode`` and ``alpha`` (what a text
-    query without ``mode``/``alpha`` does) can be changed later with ``PATCH``."""
+    query without ``mode``/``alpha`` does) can be changed later with ``PATCH``.
+
+    ``passages`` (fixed at creation): texts longer than ``size`` of the model's tokens are
+    split into passages of at most ``size`` tokens, ``overlap`` tokens shared by neighbours,
+    each embedded and searched, results staying per document; left out, ``DEFAULT_PASSAGES``;
+    ``null``, one vector per document and texts over the model's limit refused."""
 
     name: str
     model: str | None = None
@@ -52,8 +62,21 @@ class CreateCollection(Request):
     lexical: LexicalSettings | None = None
     default_mode: Mode = "hybrid"
     alpha: Alpha = DEFAULT_ALPHA
+    passages: PassageSettings | UnsetType | None = UNSET
     #: Split the collection across this many shard actors (a server on Ray only: issue 17).
     shards: Annotated[int, Meta(ge=1, le=256)] | None = None
+
+    def __post_init__(self) -> None:
+        passages = self.passages
+        if isinstance(passages, PassageSettings) and passages.overlap >= passages.size:
+            raise invalid(
+                f"passages.overlap must be less than passages.size ({passages.size})",
+                "passages.overlap",
+            )
+
+    @property
+    def passage_settings(self) -> PassageSettings | None:
+        return DEFAULT_PASSAGES if isinstance(self.passages, UnsetType) else self.passages
 
 
 class UpdateCollection(Request):
@@ -80,6 +103,8 @@ class Collection(msgspec.Struct, kw_only=True):
     count: int
     metadata: dict[str, Any]
     created_at: int
+    #: ``null``: one vector per document.
+    passages: PassageSettings | None = None
     #: Present for a sharded collection (a server on Ray): its number of shards.
     shards: int | UnsetType = UNSET
     object: str = "collection"
@@ -202,13 +227,28 @@ class HitScores(msgspec.Struct, kw_only=True):
     vector: float | None
 
 
+class Passage(msgspec.Struct, kw_only=True):
+    """One of a hit's best matching passages: ``text[start:end]`` of the document (character
+    offsets), and its score (vector similarity in vector and hybrid mode; in lexical mode, the
+    query's terms in the passage, BM25's saturated term frequency summed)."""
+
+    start: int
+    end: int
+    score: float
+    text: str
+
+
 class QueryHit(msgspec.Struct, kw_only=True):
+    """``passages`` (with ``include: ["passages"]``): the hit's best 3 passages, best first;
+    a document that was not split is one passage, its whole text."""
+
     id: str
     score: float
     text: str | UnsetType | None = UNSET
     metadata: dict[str, Any] | UnsetType | None = UNSET
     vector: list[float] | UnsetType = UNSET
     scores: HitScores | UnsetType = UNSET
+    passages: list[Passage] | UnsetType = UNSET
 
 
 class QueryResult(msgspec.Struct, kw_only=True):

@@ -23,9 +23,11 @@ import numpy as np
 
 import index
 from service.collections import schemas
+from service.collections.passages import split_documents, token_counter
 from service.embeddings import EmbeddingService, EmbedResult, ModelInfo
 from service.embeddings.schemas import Usage
 from service.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError, UpstreamError
+from service.passages import fits
 from service.settings import Settings
 
 T = TypeVar("T")
@@ -109,6 +111,7 @@ class CollectionService:
             },
             "lexical": request.lexical,
             "search": index.SearchDefaults(mode=request.default_mode, alpha=request.alpha),
+            "passages": request.passage_settings,
         }
 
     async def update(self, name: str, request: schemas.UpdateCollection) -> schemas.Collection:
@@ -168,6 +171,7 @@ class CollectionService:
             count=await self._run(col.count),
             metadata=info.metadata.get("metadata", {}),
             created_at=info.created_at,
+            passages=info.passages,
         )
 
     def _resolve(self, model_id: str) -> ModelInfo:
@@ -179,7 +183,9 @@ class CollectionService:
         """All or nothing: the whole request is checked, then embedded, then written."""
         col = await self._collection(name)
         batch = await self._prepare(col.info, documents)
-        await self._run(col.upsert, batch.ids, batch.vectors, batch.texts, batch.metadatas)
+        await self._run(
+            col.upsert, batch.ids, batch.vectors, batch.texts, batch.metadatas, batch.passages
+        )
         return batch.answer()
 
     async def _prepare(
@@ -211,7 +217,10 @@ class CollectionService:
                 vectors[i] = index.check_vectors(doc.vector, info.dim, None, f"{where}.vector")[0]
             index.check_metadata(doc.metadata, f"{where}.metadata")
         prompt_tokens = 0
-        if to_embed:
+        passages: list[index.Passages | None] | None = None
+        if to_embed and info.passages is not None:
+            passages, prompt_tokens = await self._embed_passages(info, texts, to_embed, vectors)
+        elif to_embed:
             result = await self._embed(info, texts, for_documents=True, param="documents")
             vectors[to_embed] = result.vectors
             prompt_tokens = result.prompt_tokens
@@ -220,8 +229,37 @@ class CollectionService:
             vectors=vectors,
             texts=[doc.text for doc in documents],
             metadatas=[doc.metadata for doc in documents],
+            passages=passages,
             prompt_tokens=prompt_tokens,
         )
+
+    async def _embed_passages(
+        self, info: index.CollectionInfo, texts: list[str], rows: list[int], vectors: np.ndarray
+    ) -> tuple[list[index.Passages | None], int]:
+        """Split ``texts`` (documents ``rows`` of the request) into the collection's passages
+        and embed every passage: ``(passages per document, tokens)``. A document of one
+        passage gets its vector in ``vectors``; one of several, its first passage's there
+        and all of them in its ``Passages``."""
+        settings = info.passages
+        assert settings is not None
+        model = self._resolve(info.metadata["model"])
+        count = token_counter(self.embeddings, model.document_model or model.id)
+        names = [f"documents[{i}].text" for i in rows]
+        if all(fits(text, settings.size) for text in texts):  # short texts: no thread hop
+            spans = [[(0, len(text))] for text in texts]
+        else:
+            spans = await self._run(split_documents, texts, names, settings, count)
+        flat = [text[a:b] for text, doc in zip(texts, spans, strict=True) for a, b in doc]
+        result = await self._embed(info, flat, for_documents=True, param="passages")
+        passages: list[index.Passages | None] = [None] * len(vectors)
+        start = 0
+        for row, doc in zip(rows, spans, strict=True):
+            own = result.vectors[start : start + len(doc)]
+            vectors[row] = own[0]
+            if len(doc) > 1:
+                passages[row] = index.Passages(spans=doc, vectors=own)
+            start += len(doc)
+        return passages, result.prompt_tokens
 
     async def get_document(self, name: str, id_: str, with_vector: bool) -> schemas.Document:
         col = await self._collection(name)
@@ -264,7 +302,7 @@ class CollectionService:
         mode = _mode(request, col.info.search_defaults.mode)
         vectors, prompt_tokens = await self._query_vectors(col.info, request, mode)
         results = await self._search(col, request, mode, vectors)
-        hits = await self._hits(col, results, request, mode)
+        hits = await self._hits(col, results, request, mode, vectors)
         return _answer(request, hits, col.info.metadata["model"], mode, prompt_tokens)
 
     async def _query_vectors(
@@ -312,6 +350,7 @@ class CollectionService:
         results: list[list[index.Hit]],
         request: schemas.Query,
         mode: schemas.Mode,
+        query_vectors: np.ndarray | None = None,
     ) -> list[list[schemas.QueryHit]]:
         include = set(request.include)
         if request.min_score is not None:
@@ -321,6 +360,9 @@ class CollectionService:
             wanted = sorted({h.id for hits in results for h in hits})
             records = await self._run(col.get, wanted)
             vectors = {r.id: r.vector.tolist() for r in records if r.vector is not None}
+        passages: list[dict[str, list[index.PassageHit]]] = [{} for _ in results]
+        if "passages" in include:
+            passages = await self._passages(col, results, request, query_vectors)
         unset = msgspec.UNSET
         return [
             [
@@ -331,11 +373,32 @@ class CollectionService:
                     metadata=h.metadata if "metadata" in include else unset,
                     vector=vectors.get(h.id, unset) if "vector" in include else unset,
                     scores=_scores(h, mode) if "scores" in include else unset,
+                    passages=[_passage(p) for p in found.get(h.id, ())]
+                    if "passages" in include
+                    else unset,
                 )
                 for h in hits
             ]
-            for hits in results
+            for hits, found in zip(results, passages, strict=True)
         ]
+
+    async def _passages(
+        self,
+        col: index.Collection,
+        results: list[list[index.Hit]],
+        request: schemas.Query,
+        query_vectors: np.ndarray | None,
+    ) -> list[dict[str, list[index.PassageHit]]]:
+        """Each hit's best passages: by the query's vector when it has one, else (lexical
+        search) by the query's words."""
+        texts = request.texts
+        found = []
+        for i, hits in enumerate(results):
+            vector = None if query_vectors is None else query_vectors[i]
+            text = texts[i] if vector is None and texts else None
+            ids = [h.id for h in hits]
+            found.append(await self._run(col.passages, ids, vector=vector, text=text))
+        return found
 
     async def _embed(
         self, info: index.CollectionInfo, texts: list[str], *, for_documents: bool, param: str
@@ -381,6 +444,7 @@ class Batch:
     vectors: np.ndarray
     texts: list[str | None]
     metadatas: list[dict[str, Any] | None]
+    passages: list[index.Passages | None] | None
     prompt_tokens: int
 
     def answer(self) -> schemas.Upserted:
@@ -430,6 +494,12 @@ def _parse_where(where: str | None) -> dict[str, Any] | None:
     if not isinstance(parsed, dict):
         raise InvalidRequestError("where must be a JSON object", param="where")
     return parsed
+
+
+def _passage(passage: index.PassageHit) -> schemas.Passage:
+    return schemas.Passage(
+        start=passage.start, end=passage.end, score=passage.score, text=passage.text
+    )
 
 
 def _document(record: index.Record, with_vector: bool) -> schemas.Document:

@@ -3,7 +3,9 @@
 Reads JSONL (a BEIR corpus.jsonl as it is), CSV with a header, a single .txt or .md file (one
 document), or a directory of .txt/.md files (one document each). Each batch is one
 all-or-nothing request; transient errors are retried. Empty documents are skipped and counted.
-A rejected document stops the run with its id and the reason.
+A rejected document stops the run with its id and the reason. A collection created here splits
+long texts into passages as the server does by default, or as --passages SIZE/OVERLAP says
+(--passages off: one vector per document, texts over the model's limit rejected).
 
 With --ray ADDRESS (the ray extra), a sharded collection is filled through Ray Data instead:
 JSONL (.gz too), CSV or Parquet, a file, a directory or an s3:// URL, embedded by a pool of
@@ -36,6 +38,14 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--collection", "-c", required=True, help="collection name")
     parser.add_argument("--create", action="store_true", help="create the collection if missing")
     parser.add_argument("--model", help="model of a collection created by --create")
+    parser.add_argument(
+        "--passages",
+        type=passage_setting,
+        default=_SERVER_DEFAULT,
+        metavar="SIZE/OVERLAP|off",
+        help="passages of a collection created by --create, in the model's tokens "
+        "(default: the server's; off: one vector per document)",
+    )
     parser.add_argument("--batch", type=int, default=256, help="documents per request (256)")
     ray = parser.add_argument_group("on Ray (the ray extra; a sharded collection)")
     ray.add_argument(
@@ -65,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     with connect(args) as client:
         try:
             if args.create:
-                _create(client, args.collection, args.model)
+                _create(client, args.collection, args.model, args.passages)
             elif not _exists(client, args.collection):
                 print(
                     f"semsearch ingest: there is no collection {args.collection!r}; "
@@ -99,8 +109,24 @@ def _run_on_ray(args: argparse.Namespace) -> int:
         return run_on_ray(args, client)
 
 
-def _create(client: Client, name: str, model: str | None) -> None:
+def passage_setting(text: str) -> dict[str, int] | None:
+    """``256/32`` -> ``{"size": 256, "overlap": 32}``; ``256`` -> overlap 0; ``off`` -> None."""
+    if text == "off":
+        return None
+    size, _, overlap = text.partition("/")
+    try:
+        return {"size": int(size), "overlap": int(overlap or 0)}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SIZE/OVERLAP or off, got {text!r}") from None
+
+
+_SERVER_DEFAULT: Any = object()
+
+
+def _create(client: Client, name: str, model: str | None, passages: Any = _SERVER_DEFAULT) -> None:
     body: dict[str, Any] = {"name": name} | ({"model": model} if model else {})
+    if passages is not _SERVER_DEFAULT:
+        body["passages"] = passages
     try:
         client.request("POST", "/collections", body)
     except ClientError as exc:

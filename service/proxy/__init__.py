@@ -3,6 +3,6 @@ so one OpenAI ``base_url`` serves embeddings (cached here) and chat, completions
 (generated upstream). ``Forwarder`` sends and answers; ``relay`` streams; ``headers`` decides
 what crosses; ``usage`` reads what the metrics count."""
 
-from service.proxy.forwarder import Forwarder, open_session, route_label
+from service.proxy.forwarder import Forwarder, open_client, route_label
 
-__all__ = ["Forwarder", "open_session", "route_label"]
+__all__ = ["Forwarder", "open_client", "route_label"]

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 
-import aiohttp
+import httpx
 import msgspec
 from litestar.response.base import ASGIResponse
 from litestar.types import Receive, Scope, Send
@@ -30,7 +30,7 @@ UNTYPED = "application/octet-stream"
 
 def error_event(exc: BaseException) -> bytes:
     """The SSE event that ends a stream the upstream broke off."""
-    if isinstance(exc, asyncio.TimeoutError):
+    if isinstance(exc, httpx.TimeoutException):
         error: UpstreamError = UpstreamTimeoutError(
             "the upstream stopped sending for SEMSEARCH_FORWARD_TIMEOUT seconds"
         )
@@ -90,7 +90,7 @@ class RelayResponse(ASGIResponse):
 
 
 def relay(
-    response: aiohttp.ClientResponse,
+    response: httpx.Response,
     status: int,
     headers: list[tuple[str, str]],
     head: list[bytes],
@@ -103,7 +103,6 @@ def relay(
     ``done`` gets the usage found (or None) when the body ends, however it ends."""
 
     async def body() -> AsyncIterator[bytes]:
-        finished = False
         try:
             for chunk in head:
                 yield chunk
@@ -111,19 +110,16 @@ def relay(
                 if events is not None:
                     events.feed(chunk)
                 yield scrub(chunk)
-            finished = True
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except httpx.TransportError as exc:
             logger.warning("upstream %s broke off mid-answer: %r", response.url.path, exc)
             if events is None:
                 raise
             yield error_event(exc)
         finally:
-            # A finished answer frees its connection for reuse, anything else closes it (not
-            # awaited: this also runs when the client hung up and the relay was cancelled).
-            if finished:
-                response.release()
-            else:
-                response.close()
+            # A finished answer frees its connection for reuse, anything else closes it (an
+            # unfinished HTTP/1.1 answer cannot be reused). Shielded: this also runs when the
+            # client hung up and the relay was cancelled, and the close must still happen.
+            await asyncio.shield(response.aclose())
             done(events.usage if events is not None else None)
 
     return RelayResponse(body(), status, headers)

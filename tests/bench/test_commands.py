@@ -69,6 +69,27 @@ def test_quality_smoke(
     assert run.params["dimensions"] == [64, 256] and "api_key" not in run.params
 
 
+def test_quality_one_row_set_per_passage_setting(
+    tmp_path: Path, clean_environ: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["bench", "quality", "--dataset", TINY, "--mode", "vector", "--output", str(tmp_path)]
+    assert main([*argv, "--passages", "off", "--passages", "16/4"]) == 0
+    assert "| passages |" in capsys.readouterr().out
+    run = _record(tmp_path, "quality")
+    assert isinstance(run, QualityRun)
+    assert [(r.system, r.passages) for r in run.rows] == [
+        ("service", "off"),
+        ("exact", "off"),
+        ("service", "16/4"),  # split documents: no exact ranking of one vector each
+        ("bm25", None),
+    ]
+    assert all(0 < r.metrics["ndcg@10"] <= 1 for r in run.rows)
+    with pytest.raises(SystemExit) as exited:  # argparse's own usage error
+        main(["bench", "quality", "--dataset", TINY, "--passages", "big"])
+    assert exited.value.code == 2
+    assert "expected SIZE/OVERLAP or off" in capsys.readouterr().err
+
+
 def test_quality_reports_service_errors(
     tmp_path: Path, clean_environ: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:

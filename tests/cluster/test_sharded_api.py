@@ -232,7 +232,7 @@ def test_writes_deletes_and_listing(client: httpx.Client, collections: dict[str,
     assert r.status_code == 400, r.text
     assert client.get("/collections/w3/documents/ok").status_code == 404
     # A zero vector (no cosine) among good documents: refused before any shard writes.
-    many = [{"id": f"z{i}", "text": "fine"} for i in range(20)]
+    many: list[dict[str, Any]] = [{"id": f"z{i}", "text": "fine"} for i in range(20)]
     many.append({"id": "zero", "vector": [0.0] * 32})
     r = client.post("/collections/w3/documents", json={"documents": many})
     assert r.status_code == 400 and r.json()["error"]["param"] == "documents[20].vector"

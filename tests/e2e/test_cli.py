@@ -159,3 +159,45 @@ def test_commands_use_the_api_key(start_server, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     found = semsearch("query", "g", "guarded", "--api-key", "sekrit", "--url", server.url)
     assert found.returncode == 0 and " a " in found.stdout
+
+
+def test_ingest_a_corpus_with_texts_over_the_model_limit(start_server, tmp_path: Path) -> None:
+    """Issue 12: a long text becomes passages instead of stopping the run."""
+    server = start_server()
+    corpus = tmp_path / "long.jsonl"
+    report = " ".join(f"Finding {i}: the bridge over the river needs repair." for i in range(1500))
+    lines = [
+        {"_id": "report", "title": "Annual report", "text": report},
+        {"_id": "memo", "title": "", "text": "lunch is at noon"},
+    ]
+    corpus.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    off = semsearch(
+        "ingest", str(corpus), "-c", "off", "--create", "--passages", "off", "--url", server.url
+    )
+    assert off.returncode == 1 and "document 'report' rejected" in off.stderr
+    assert "takes at most 8192" in off.stderr
+    done = semsearch("ingest", str(corpus), "-c", "long", "--create", "--url", server.url)
+    assert done.returncode == 0, done.stderr
+    assert "ingested 2 documents into 'long'" in done.stdout
+    api = Search(server.url)
+    assert api.ok("GET", "/collections/long")["passages"] is not None
+    hits = api.query("long", query="bridge repair", k=1, include=["passages"])["data"]
+    assert hits[0]["id"] == "report" and "bridge" in hits[0]["passages"][0]["text"]
+    sized = semsearch(
+        "ingest",
+        str(corpus),
+        "-c",
+        "sized",
+        "--create",
+        "--passages",
+        "512/64",
+        "--url",
+        server.url,
+    )
+    assert sized.returncode == 0, sized.stderr
+    assert api.ok("GET", "/collections/sized")["passages"] == {"size": 512, "overlap": 64}
+    bad = semsearch(
+        "ingest", str(corpus), "-c", "bad", "--create", "--passages", "8/9", "--url", server.url
+    )
+    assert bad.returncode == 1 and "passages" in bad.stderr
+    api.close()

@@ -47,6 +47,7 @@ def test_create_describe_list_delete(api: Search) -> None:
         "count": 0,
         "metadata": {"team": "search"},
         "created_at": created["created_at"],
+        "passages": {"size": 256, "overlap": 32},
     }
     assert api.ok("GET", f"/collections/{name}") == created
     assert name in [c["name"] for c in api.ok("GET", "/collections")["data"]]

@@ -180,9 +180,6 @@ def test_filtered_listing(api: Search, col: str) -> None:
         pytest.param(
             {"id": "new", "text": "x", "extra": 1}, "documents[2].extra", id="unknown-field"
         ),
-        pytest.param(
-            {"id": "new", "text": "word " * 9000}, "documents[2].text", id="too-many-tokens"
-        ),
     ],
 )
 def test_a_bad_document_rejects_the_whole_request(
@@ -253,3 +250,14 @@ def test_ids_with_slashes_and_more_work_by_url(api: Search, id_: str) -> None:
 
 def test_a_document_id_that_is_not_utf8_is_400(api: Search, col: str) -> None:
     assert api.error(400, "GET", f"/collections/{col}/documents/%FF")["param"] == "id"
+
+
+def test_a_text_over_the_model_limit_rejects_the_request_without_passages(api: Search) -> None:
+    """With ``"passages": null`` a text longer than the model takes is refused, as before
+    passages (issue 12); with passages it is split (``test_passages_api.py``)."""
+    name = f"docs-{next(_names)}"
+    api.create(name, passages=None)
+    batch = [{"id": "first", "text": "fine"}, {"id": "new", "text": "word " * 9000}]
+    error = api.error(400, "POST", f"/collections/{name}/documents", {"documents": batch})
+    assert error["param"] == "documents[1].text" and error["code"] == "context_length_exceeded"
+    assert count(api, name) == 0

@@ -30,7 +30,8 @@ def test_a_collection_on_a_fine_tuned_model(start_server) -> None:
     corpus, queries = load_fixture()
     ids = sorted(corpus)[:60]
     api = Search(server.url)
-    assert api.create("tuned", model=model)["model"] == model
+    # One vector per document here, to compare it with the base model's; passages below.
+    assert api.create("tuned", model=model, passages=None)["model"] == model
     api.upsert("tuned", [{"id": i, "text": corpus[i]} for i in ids])
 
     # Documents are stored with the base model's vectors...
@@ -49,4 +50,26 @@ def test_a_collection_on_a_fine_tuned_model(start_server) -> None:
     expected = [ids[j] for j in np.argsort(-(stored @ adapted))[:10]]
     hits = api.query("tuned", query=question, k=10, mode="vector")["data"]
     assert [h["id"] for h in hits] == expected
+
+    # Passages (issue 12) on a fine-tuned model: split and embedded by the base model...
+    long_text = "\n\n".join(corpus[i] for i in ids[:8])
+    api.create("tuned-long", model=model)  # the default: passages on
+    api.upsert("tuned-long", [{"id": "long", "text": long_text}, {"id": "one", "text": "a"}])
+    found = api.query("tuned-long", query=question, k=2, mode="vector", include=["passages"])[
+        "data"
+    ]
+    assert sorted(h["id"] for h in found) == ["long", "one"]
+    passages = next(h for h in found if h["id"] == "long")["passages"]
+    assert len(passages) == 3
+    for p in passages:
+        assert long_text[p["start"] : p["end"]] == p["text"]
+    target = passages[-1]["text"]
+    [vector] = embed(api, BASE, [target])
+    [hit] = api.query("tuned-long", vector=vector.tolist(), k=1, include=["passages"])["data"]
+    assert hit["id"] == "long" and hit["score"] > 0.9999
+    assert hit["passages"][0]["text"] == target
+    # ...and each passage scored against the adapted query.
+    scores = [p["score"] for p in passages]
+    texts = embed(api, BASE, [p["text"] for p in passages])
+    np.testing.assert_allclose(scores, texts @ adapted, atol=1e-4)
     api.close()

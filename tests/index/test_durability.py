@@ -16,7 +16,7 @@ import pytest
 
 from index import Collection, Record, Store
 from index.documents import LEXICAL_TABLE
-from tests.index.crash_writer import batch, expected_state
+from tests.index.crash_writer import PASSAGES, batch, expected_state
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 REPO = Path(__file__).resolve().parents[2]
@@ -127,10 +127,10 @@ def test_queries_run_while_a_writer_writes(tmp_path: Path) -> None:
         assert not errors, errors
 
 
-def _verify(data_dir: Path, acked: int) -> None:
+def _verify(data_dir: Path, acked: int, passages: bool = False) -> None:
     """Every acknowledged batch is there exactly; the batch in flight may or may not be."""
-    must = expected_state(acked)
-    may = expected_state(acked + 1)
+    must = expected_state(acked, passages)
+    may = expected_state(acked + 1, passages)
     with Store(data_dir) as store:
         col = store.get_collection("crash")
         stored = {r.id: r for r in col.scroll(limit=10_000).records}
@@ -141,7 +141,7 @@ def _verify(data_dir: Path, acked: int) -> None:
                 assert None in candidates, f"{id_} was acknowledged but is missing"
                 continue
             [version] = [v for v in candidates if v and v[0] == record.metadata["batch"]]
-            written = batch(version[0])
+            written = batch(version[0], passages)
             np.testing.assert_array_equal(record.vector, written["vectors"][version[1]])
             assert record.text == written["texts"][version[1]]
             assert record.metadata == written["metadatas"][version[1]]
@@ -154,7 +154,10 @@ def _verify(data_dir: Path, acked: int) -> None:
                 [r.vector / np.linalg.norm(r.vector) for r in records if r.vector is not None]
             )
             np.testing.assert_allclose(in_graph, unit, atol=1e-5)
-            assert col._graph.live == len(records)
+            if passages:
+                _verify_passages(col, records)
+            else:
+                assert col._graph.live == len(records)
         # ...and finds each one: a document is its own nearest neighbour.
         sample = list(stored.values())[:50]
         if sample:
@@ -162,6 +165,52 @@ def _verify(data_dir: Path, acked: int) -> None:
             assert [hits[0].id for hits in results] == [r.id for r in sample]
         assert col.count() == len(stored)
         check_lexical(col, sample[:10])
+
+
+def _verify_passages(col: Collection, records: list[Record]) -> None:
+    """Each live document has exactly the passages of the version written, each passage's
+    vector is in the graph and finds its document; no passage or vector is left of any
+    other version (no orphan, no half document)."""
+    expected_labels = 0
+    spans_of = col._docs.spans_of(col._docs.labels_for_ids([r.id for r in records]).tolist())
+    labels = dict(
+        zip(
+            [r.id for r in records],
+            col._docs.labels_for_ids([r.id for r in records]).tolist(),
+            strict=True,
+        )
+    )
+    for record in records:
+        assert record.metadata is not None
+        written = batch(int(record.metadata["batch"]), passages=True)  # type: ignore[arg-type]
+        row = written["ids"].index(record.id)
+        want = written["spans"][row]
+        got = spans_of.get(labels[record.id], [(labels[record.id], 0, len(record.text or ""))])
+        if len(want) == 1:
+            assert labels[record.id] not in spans_of
+        else:
+            assert [(a, b) for _, a, b in got] == want
+            own = np.asarray([label for label, _, _ in got], np.uint64)
+            in_graph = col._graph._index.get_items(own, return_type="numpy")
+            vectors = written["passage_vectors"][row]
+            unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+            np.testing.assert_allclose(in_graph, unit, atol=1e-5)
+        expected_labels += len(want)
+    assert col._graph.live == expected_labels
+    assert col._docs.vector_count() == expected_labels
+    with sqlite3.connect(col._docs.path) as conn:
+        orphans = conn.execute(
+            "SELECT count(*) FROM passages WHERE doc NOT IN (SELECT label FROM documents)"
+        ).fetchone()[0]
+        assert orphans == 0
+    # A passage's own vector finds its document first, once.
+    for record in records[:20]:
+        assert record.metadata is not None
+        written = batch(int(record.metadata["batch"]), passages=True)  # type: ignore[arg-type]
+        last = written["passage_vectors"][written["ids"].index(record.id)][-1]
+        [hits] = col.query(last, k=3)
+        assert hits[0].id == record.id
+        assert len({h.id for h in hits}) == len(hits)
 
 
 def check_lexical(col: Collection, sample: list[Record]) -> None:
@@ -183,12 +232,14 @@ def check_lexical(col: Collection, sample: list[Record]) -> None:
 
 
 @pytest.mark.slow
-def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
+@pytest.mark.parametrize("passages", [False, True], ids=["documents", "long-documents"])
+def test_acknowledged_writes_survive_kill_9(tmp_path: Path, passages: bool) -> None:
     rounds = random.Random(os.environ.get("PYTEST_XDIST_WORKER", "crash"))
     acked = -1
+    extra = [PASSAGES] if passages else []
     for _ in range(6):
         child = subprocess.Popen(
-            [sys.executable, str(WRITER), str(tmp_path), str(acked + 1)],
+            [sys.executable, str(WRITER), str(tmp_path), str(acked + 1), *extra],
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -208,5 +259,6 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
         if numbers:
             assert numbers == list(range(acked + 1, numbers[-1] + 1))
             acked = numbers[-1]
-        _verify(tmp_path, acked)
-    assert acked > 20, "the writer should have acknowledged a fair number of batches"
+        _verify(tmp_path, acked, passages)
+    # Batches of long documents write ~20x the vectors: fewer of them fit in the rounds.
+    assert acked > (8 if passages else 20), "the writer should have acknowledged a fair number"

@@ -28,6 +28,8 @@ def test_old_collection_ranks_exactly_as_before(store: Store) -> None:
     assert col.info.legacy
     assert col.info.lexical_settings == LexicalSettings(language="none")
     assert col.info.search_defaults == SearchDefaults(mode="vector", alpha=0.4)
+    assert col.info.passages is None  # one vector per document, as before passages (issue 12)
+    assert not col._docs.passaged  # and its file gets no passages table
     assert col.lexical_ready(timeout=10)
     queries, vectors = expected["queries"], np.array(expected["query_vectors"], np.float32)
     got = {

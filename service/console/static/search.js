@@ -135,6 +135,8 @@ function hitItem(c, hit, rank, matches) {
 function passage(hit, matches) {
   if (!hit.passages || !hit.passages.length) return null;
   const best = hit.passages.reduce((a, b) => (b.score > a.score ? b : a));
+  // A document that was not split is one passage, its whole text: already shown below.
+  if (hit.text != null && best.start === 0 && best.end === hit.text.length) return null;
   return h(
     "blockquote",
     { class: "passage" },

@@ -17,4 +17,4 @@ def test_all() -> None:
         "schema",
     ]
     assert sorted(batches.__all__) == ["BatchRunner", "BatchService", "BatchStore"]
-    assert sorted(proxy.__all__) == ["Forwarder", "open_session", "route_label"]
+    assert sorted(proxy.__all__) == ["Forwarder", "open_client", "route_label"]
