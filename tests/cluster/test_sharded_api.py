@@ -246,3 +246,32 @@ def test_writes_deletes_and_listing(client: httpx.Client, collections: dict[str,
     assert client.post("/collections", json={"name": "single", "shards": 2}).status_code == 409
     assert client.delete("/collections/w3").status_code == 200
     assert client.get("/collections/w3").status_code == 404
+
+
+@pytest.mark.parametrize("name", SHARDED)
+@pytest.mark.parametrize("mode", ["vector", "lexical", "hybrid"])
+def test_passages_as_on_one_node(
+    client: httpx.Client, collections: dict[str, Any], name: str, mode: str
+) -> None:
+    """The abstracts are split into passages (the default 256/32 tokens) on every shard as
+    on one node: the same documents rank the same, with the same best passages."""
+    described = client.get(f"/collections/{name}").json()
+    assert described["passages"] == client.get("/collections/single").json()["passages"]
+    assert described["passages"] is not None
+    body = {"query": QUERIES[1], "mode": mode, "k": 5, "include": ["passages"], "ef": 4096}
+    expected = _query(client, "single", **body)
+    got = _query(client, name, **body)
+    _same_ranking(expected, got)
+    by_id = {h["id"]: h["passages"] for h in expected}
+    assert any(len(h["passages"]) > 1 for h in got), "some abstracts were split"
+    for hit in got:
+        if hit["id"] in by_id:
+            mine, theirs = hit["passages"], by_id[hit["id"]]
+            assert [(p["start"], p["end"], p["text"]) for p in mine] == [
+                (p["start"], p["end"], p["text"]) for p in theirs
+            ]
+            if mode != "lexical":
+                # (A lexical query's passage score is term saturation with the shard's own
+                # average length: the same passages in the same order, scores a little apart.)
+                scores = [p["score"] for p in theirs]
+                assert [p["score"] for p in mine] == pytest.approx(scores, rel=1e-5)
