@@ -28,11 +28,11 @@ import numpy as np
 
 from .analysis import Analyzer
 from .compaction import Compaction
+from .distributed import ShardSearch
 from .documents import Documents
 from .errors import CollectionNotFoundError, InvalidArgumentError, StoreClosedError
 from .filters import check_where
 from .graph import Graph
-from .hybrid import HybridSearch
 from .leases import Leases, leased
 from .passage_search import PassageSearch
 from .rwlock import ReadWriteLock
@@ -63,12 +63,13 @@ _APPLY_SLICE = 128  # vectors inserted per exclusive hold of the graph lock
 MAX_SCROLL = 10_000
 
 
-class Collection(HybridSearch, PassageSearch, Compaction):
+class Collection(ShardSearch, PassageSearch, Compaction):
     """Handle on one collection; get it from :class:`index.Store`, do not construct it.
 
     Searching is inherited: vector search from ``vector_search.py``, lexical and hybrid
-    search from ``hybrid.py``; so is :meth:`compact` (``compaction.py``), and a hit's best
-    passages, :meth:`passages` (``passage_search.py``).
+    search from ``hybrid.py``, a shard's searches from ``distributed.py``; so is
+    :meth:`compact` (``compaction.py``), and a hit's best passages, :meth:`passages`
+    (``passage_search.py``).
     """
 
     def __init__(self, directory: Path, docs: Documents, *, snapshot_every: int) -> None:
