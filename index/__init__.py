@@ -6,6 +6,7 @@ rebuilt from SQLite when needed, answers nearest-neighbour queries. Nothing here
 
 from .analysis import languages as lexical_languages
 from .collection import Collection
+from .distributed import ShardCandidates, shard_of
 from .errors import (
     CollectionExistsError,
     CollectionNotFoundError,
@@ -16,6 +17,7 @@ from .errors import (
     StoreLockedError,
 )
 from .fusion import DEFAULT_ALPHA
+from .lexical import CorpusStats, LexicalQuery
 from .schemas import (
     MAX_PASSAGES,
     CollectionInfo,
@@ -31,7 +33,9 @@ from .schemas import (
     Record,
     SearchDefaults,
 )
+from .sharded import FanOut, ShardedReader, merge_hybrid, merge_pages, merge_ranked
 from .store import Store
+from .textsearch import QueryWords
 from .validation import MAX_ID_LENGTH, check_ids, check_metadata, check_vectors
 
 __all__ = [
@@ -43,19 +47,25 @@ __all__ = [
     "CollectionInfo",
     "CollectionNotFoundError",
     "Compacted",
+    "CorpusStats",
+    "FanOut",
     "FilterError",
     "Hit",
     "HnswParams",
     "IndexStoreError",
     "InvalidArgumentError",
+    "LexicalQuery",
     "LexicalSettings",
     "Metadata",
     "Page",
     "PassageHit",
     "PassageSettings",
     "Passages",
+    "QueryWords",
     "Record",
     "SearchDefaults",
+    "ShardCandidates",
+    "ShardedReader",
     "Store",
     "StoreClosedError",
     "StoreLockedError",
@@ -63,4 +73,8 @@ __all__ = [
     "check_metadata",
     "check_vectors",
     "lexical_languages",
+    "merge_hybrid",
+    "merge_pages",
+    "merge_ranked",
+    "shard_of",
 ]

@@ -28,6 +28,7 @@ import numpy as np
 
 from .analysis import Analyzer
 from .compaction import Compaction
+from .distributed import ShardSearch
 from .documents import Documents, Written
 from .errors import (
     CollectionNotFoundError,
@@ -38,7 +39,6 @@ from .errors import (
 from .field_index import FieldIndex
 from .filters import check_where
 from .graph import Graph
-from .hybrid import HybridSearch
 from .leases import Leases, leased
 from .overlap import overlapped
 from .passage_search import PassageSearch
@@ -73,12 +73,13 @@ _NONE = np.empty(0, np.uint64)
 MAX_SCROLL = 10_000
 
 
-class Collection(HybridSearch, PassageSearch, Compaction):
+class Collection(ShardSearch, PassageSearch, Compaction):
     """Handle on one collection; get it from :class:`index.Store`, do not construct it.
 
     Searching is inherited: vector search from ``vector_search.py``, lexical and hybrid
-    search from ``hybrid.py``; so is :meth:`compact` (``compaction.py``), and a hit's best
-    passages, :meth:`passages` (``passage_search.py``).
+    search from ``hybrid.py``, a shard's searches from ``distributed.py``; so is
+    :meth:`compact` (``compaction.py``), and a hit's best passages, :meth:`passages`
+    (``passage_search.py``).
     """
 
     def __init__(self, directory: Path, docs: Documents, *, snapshot_every: int) -> None:

@@ -18,6 +18,7 @@ from .filters import check_where
 from .fusion import DEFAULT_CANDIDATES, fuse, rank
 from .graph import distances, scores_of
 from .leases import leased
+from .lexical import CorpusStats, LexicalQuery
 from .passage_search import per_document_min
 from .schemas import Hit
 from .textsearch import TextSearch
@@ -144,7 +145,20 @@ class HybridSearch(VectorSearch):
         ef: int | None,
         typo_tolerance: bool,
     ) -> Candidates:
-        lexical = self._text.search(self._text.query(text, typo_tolerance), n, where)
+        return self._candidates_of(self._text.query(text, typo_tolerance), query, n, where, ef)
+
+    def _candidates_of(
+        self,
+        terms: LexicalQuery,
+        query: np.ndarray,
+        n: int,
+        where: dict[str, Any] | None,
+        ef: int | None,
+        corpus: CorpusStats | None = None,
+    ) -> Candidates:
+        """:meth:`hybrid_candidates` of analysed ``terms``, BM25 scored with ``corpus``
+        statistics when given (a shard of a sharded collection: ``distributed.py``)."""
+        lexical = self._text.search(terms, n, where, corpus)
         with self._graph_search(ef):
             v_labels, v_distances = self._vector_top(query, n, where)
         # ~100 labels a side: Python sets beat numpy's sorting set operations at this size.

@@ -61,6 +61,29 @@ class LexicalQuery:
         return bool(self.terms)
 
 
+@dataclass(frozen=True)
+class CorpusStats:
+    """What BM25 needs of a corpus besides a document's own terms: the number of documents
+    with a term, their total length, and each query term's document frequency.
+
+    A sharded collection sums its shards' statistics (:meth:`merged`) and scores each shard
+    with the sum, so its BM25 equals one node's over the same documents (issue 17).
+    """
+
+    n_docs: int
+    total_len: float
+    df: dict[str, int]
+
+    @classmethod
+    def merged(cls, parts: Iterable[CorpusStats]) -> CorpusStats:
+        n_docs, total_len, df = 0, 0.0, Counter[str]()
+        for part in parts:
+            n_docs += part.n_docs
+            total_len += part.total_len
+            df.update(part.df)
+        return cls(n_docs, total_len, dict(df))
+
+
 def match_expression(terms: Sequence[str]) -> str:
     """An FTS5 ``MATCH`` string ORing the terms, each quoted (terms hold no quotes). A term given
     twice counts twice in FTS5's ``bm25()``, as in :class:`LexicalQuery`."""
@@ -213,8 +236,18 @@ class LexicalIndex:
 
     # -- reads --------------------------------------------------------------------------------
 
-    def scores(self, query: LexicalQuery) -> Scores:
-        """BM25 of every document for ``query``, as a dense array by slot."""
+    def corpus_stats(self, terms: Iterable[str]) -> CorpusStats:
+        """This index's share of the statistics of ``terms`` (see :class:`CorpusStats`)."""
+        with self._lock.reading():
+            vocab, df = self._vocab, self._df
+            counts = {t: int(df[vocab[t]]) for t in dict.fromkeys(terms) if t in vocab}
+            return CorpusStats(
+                len(self._label_slot), self._total_len, {t: n for t, n in counts.items() if n}
+            )
+
+    def scores(self, query: LexicalQuery, corpus: CorpusStats | None = None) -> Scores:
+        """BM25 of every document for ``query``, as a dense array by slot; ``corpus`` gives
+        the statistics to score with (a whole sharded collection's) instead of this index's."""
         with self._lock.reading():
             n_slots = len(self._slot_terms)
             n_docs = len(self._label_slot)
@@ -227,13 +260,26 @@ class LexicalIndex:
             if not found or not n_docs:
                 return Scores(np.zeros(n_slots), self._slot_label)
             slot_parts, weight_parts = [], []
+            terms = {vocab[t]: t for t in query.terms if t in vocab}
+            norm = None
+            if corpus is not None:
+                avgdl = corpus.total_len / max(corpus.n_docs, 1)
+                norm = K1 * (1 - B + B * self._slot_len / avgdl)
             for tid, term_weight in found:
-                weight = term_weight * idf(n_docs, int(df[tid]))
+                if corpus is None:
+                    weight = term_weight * idf(n_docs, int(df[tid]))
+                else:
+                    weight = term_weight * idf(corpus.n_docs, corpus.df.get(terms[tid], 0))
                 for i, segment in enumerate(self._segments):
                     postings = segment.postings(tid)
-                    if postings is not None:
-                        slot_parts.append(postings[0])
+                    if postings is None:
+                        continue
+                    slot_parts.append(postings[0])
+                    if norm is None:
                         weight_parts.append(weight * self._saturation(i, tid, *postings))
+                    else:
+                        slots, tf = postings
+                        weight_parts.append(weight * tf * (K1 + 1) / (tf + norm[slots]))
             all_slots = np.concatenate(slot_parts) if len(slot_parts) > 1 else slot_parts[0]
             weights = np.concatenate(weight_parts) if len(weight_parts) > 1 else weight_parts[0]
             dense = np.bincount(all_slots, weights=weights, minlength=n_slots)

@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ from .documents import Documents
 from .errors import IndexStoreError
 from .filters import compile_predicate
 from .leases import Leases
-from .lexical import LexicalIndex, LexicalQuery, Scores, top_n
+from .lexical import CorpusStats, LexicalIndex, LexicalQuery, Scores, top_n
 from .typos import TYPO_WEIGHT, Lexicon
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,32 @@ class Scored:
         self.labels = labels
         self.scores = scores
         self.score_of = score_of
+
+
+@dataclass(frozen=True)
+class QueryWords:
+    """One shard's analysis of a query text (:meth:`TextSearch.query_words`): ``base`` its
+    exact terms; per distinct word, whether the shard ``known``s it and the ``near`` stems it
+    would correct it to."""
+
+    base: LexicalQuery
+    words: tuple[str, ...]
+    known: tuple[bool, ...]
+    near: tuple[tuple[str, ...], ...]
+
+    @staticmethod
+    def merged(parts: Sequence[QueryWords]) -> LexicalQuery:
+        """The query a single node holding every shard's documents would make: the exact
+        terms, plus corrections (weight ``TYPO_WEIGHT``) of the words no shard knows."""
+        first = parts[0]
+        weights = dict(zip(first.base.terms, first.base.weights, strict=True))
+        for i, _ in enumerate(first.words):
+            if any(part.known[i] for part in parts):
+                continue
+            for part in parts:
+                for stem in part.near[i]:
+                    weights.setdefault(stem, TYPO_WEIGHT)
+        return LexicalQuery(tuple(weights), tuple(weights.values()))
 
 
 class TextSearch:
@@ -169,10 +196,41 @@ class TextSearch:
                 weights.setdefault(stem, TYPO_WEIGHT)
         return LexicalQuery(tuple(weights), tuple(weights.values()))
 
+    def query_words(self, text: str, typo_tolerance: bool = True) -> QueryWords:
+        """A query text as a shard sees it: its exact terms, and for each word whether this
+        shard knows it and, if not, the stems of its known words a typo away. A sharded
+        collection merges these (:meth:`QueryWords.merged`) into the query one node would
+        make: a word is corrected only if no shard knows it. Waits for the accelerator."""
+        self._ready.wait()
+        words = tuple(dict.fromkeys(self.analyzer.words(text)))
+        base = self.query(text, typo_tolerance=False)
+        lexicon = self._lexicon
+        if not typo_tolerance or lexicon is None:
+            return QueryWords(base, words, (True,) * len(words), ((),) * len(words))
+        known = tuple(w in lexicon for w in words)
+        near = tuple(
+            () if k else tuple(self.analyzer.stems([m for m, _ in lexicon.near(w)]))
+            for w, k in zip(words, known, strict=True)
+        )
+        return QueryWords(base, words, known, near)
+
+    def corpus_stats(self, terms: Iterable[str]) -> CorpusStats:
+        self._ready.wait()
+        return self._index.corpus_stats(terms)
+
     # -- reads --------------------------------------------------------------------------------
 
-    def search(self, query: LexicalQuery, n: int, where: dict[str, Any] | None) -> Scored:
-        """BM25 top ``n`` among documents matching ``where``."""
+    def search(
+        self,
+        query: LexicalQuery,
+        n: int,
+        where: dict[str, Any] | None,
+        corpus: CorpusStats | None = None,
+    ) -> Scored:
+        """BM25 top ``n`` among documents matching ``where``; ``corpus``: score with these
+        statistics (a sharded collection's) rather than this collection's own."""
+        if corpus is not None:
+            self._ready.wait()  # FTS5's bm25() knows only its own statistics
         if not self._ready.is_set():
             # FTS5 counts a repeated phrase as often as it is given: repeat integer weights.
             terms = [
@@ -187,7 +245,7 @@ class TextSearch:
                 return np.fromiter((lookup.get(x, 0.0) for x in wanted.tolist()), np.float64)
 
             return Scored(labels, scores, fts_score_of)
-        all_scores = self._index.scores(query)
+        all_scores = self._index.scores(query, corpus)
         if where is None:
             labels, values = all_scores.top(n)
         else:

@@ -21,7 +21,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 
-from index import StoreLockedError
+from index import Store, StoreLockedError
 from service.auth import BearerAuth
 from service.batches import BatchService
 from service.collections import CollectionService
@@ -72,6 +72,18 @@ def _forwarder(state: State) -> Forwarder | None:
     return cast(Forwarder | None, state.forwarder)
 
 
+async def _collection_service(
+    store: Store, embeddings: EmbeddingService, settings: Settings
+) -> CollectionService:
+    """The search API's logic: on one node, or on Ray with sharded collections (issue 17)."""
+    if settings.ray_address is None:
+        return CollectionService(store, embeddings, settings)
+    # Imported here: Ray is an optional extra, loaded only by a server asked to run on it.
+    from service.cluster.service import ShardedCollectionService
+
+    return await ShardedCollectionService.open(store, embeddings, settings)
+
+
 def create_app(settings: Settings) -> Litestar:
     """Build the app; nothing is opened until the ASGI server runs its lifespan."""
     metrics = Metrics()
@@ -113,7 +125,7 @@ def create_app(settings: Settings) -> Litestar:
             app.state.files = files
             app.state.fine_tuning = fine_tuning
             app.state.batches = batches
-            collections = CollectionService(store, embeddings, settings)
+            collections = await _collection_service(store, embeddings, settings)
             resources.callback(collections.shutdown)  # first out: waits for index work in flight
             app.state.embeddings = embeddings
             app.state.collections = collections

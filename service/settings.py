@@ -16,6 +16,7 @@ the service reads ``os.environ``.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -133,6 +134,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: Annotated[str, Meta(description="Logging level: debug, info, warning, error.")] = (
         "info"
     )
+    ray_address: Annotated[
+        str | None,
+        Meta(
+            description="Run on Ray (the ray extra): a cluster address such as 10.0.0.5:6379, "
+            "or auto to start a local Ray on 127.0.0.1 with token auth. Enables sharded "
+            "collections (POST /collections with shards).",
+            extra={"flag": "ray"},
+        ),
+    ] = None
+    ray_timeout: Annotated[
+        float,
+        Meta(
+            gt=0,
+            description="Seconds a call to a shard may take on Ray before the request gets 503 "
+            "with Retry-After.",
+        ),
+    ] = 30.0
 
     @classmethod
     def load(
@@ -169,6 +187,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 f"SEMSEARCH_DEFAULT_MODEL: {self.default_model!r} is neither the local model "
                 f"{LOCAL_MODEL_ID!r} nor served by the configured upstream"
             )
+        if self.ray_address is not None:
+            if not self.ray_address.strip():
+                raise SettingsError("SEMSEARCH_RAY_ADDRESS must not be empty")
+            # Looked up, not imported: Ray is the optional ray extra (service/cluster/).
+            if importlib.util.find_spec("ray") is None:
+                raise SettingsError(
+                    "SEMSEARCH_RAY_ADDRESS is set but Ray is not installed: pip install "
+                    '"semsearch[ray]"'
+                )
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise SettingsError(f"SEMSEARCH_LOG_LEVEL: unknown level {self.log_level!r}")
 
@@ -195,10 +222,13 @@ class Setting(msgspec.Struct, frozen=True, kw_only=True):
     secret: bool = False
     env_only: bool = False
     fallback_env: str | None = None
+    flag_name: str | None = None
 
     @property
     def flag(self) -> str | None:
-        return None if self.env_only else self.name.replace("_", "-")
+        if self.env_only:
+            return None
+        return self.flag_name or self.name.replace("_", "-")
 
 
 def settings_table(cls: type[msgspec.Struct], prefix: str = ENV_PREFIX) -> tuple[Setting, ...]:
@@ -223,6 +253,7 @@ def settings_table(cls: type[msgspec.Struct], prefix: str = ENV_PREFIX) -> tuple
                 secret=bool(extra.get("secret")),
                 env_only=bool(extra.get("env_only")),
                 fallback_env=extra.get("fallback_env"),
+                flag_name=extra.get("flag"),
             )
         )
     return tuple(rows)

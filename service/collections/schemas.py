@@ -63,6 +63,8 @@ class CreateCollection(Request):
     default_mode: Mode = "hybrid"
     alpha: Alpha = DEFAULT_ALPHA
     passages: PassageSettings | UnsetType | None = UNSET
+    #: Split the collection across this many shard actors (a server on Ray only: issue 17).
+    shards: Annotated[int, Meta(ge=1, le=256)] | None = None
 
     def __post_init__(self) -> None:
         passages = self.passages
@@ -103,6 +105,8 @@ class Collection(msgspec.Struct, kw_only=True):
     created_at: int
     #: ``null``: one vector per document.
     passages: PassageSettings | None = None
+    #: Present for a sharded collection (a server on Ray): its number of shards.
+    shards: int | UnsetType = UNSET
     object: str = "collection"
 
 

@@ -15,6 +15,7 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
@@ -66,6 +67,21 @@ class CollectionService:
     # -- collections ----------------------------------------------------------------------------
 
     async def create(self, request: schemas.CreateCollection) -> schemas.Collection:
+        if request.shards is not None:
+            raise InvalidRequestError(
+                "shards needs a server running on Ray (semsearch serve --ray ADDRESS)",
+                param="shards",
+            )
+        dim = await self._dimension(request)
+        col = await self._run(
+            self.store.create_collection,
+            request.name,
+            **self._creation(request, dim),
+        )
+        return await self._describe(col)
+
+    async def _dimension(self, request: schemas.CreateCollection) -> int:
+        """The vector dimension of a new collection: asked, the model's own, or probed."""
         model_id = request.model or self.settings.default_model
         model = self._resolve(model_id)
         dimensions = request.dimensions
@@ -80,22 +96,23 @@ class CollectionService:
             dim = int(probe.vectors.shape[1])
         else:
             dim = dimensions or model.native_dimensions
-        col = await self._run(
-            self.store.create_collection,
-            request.name,
-            dim=dim,
-            metric=request.metric,
-            hnsw=request.hnsw,
-            metadata={
-                "model": model_id,
-                "dimensions_param": dimensions,
+        return dim
+
+    def _creation(self, request: schemas.CreateCollection, dim: int) -> dict[str, Any]:
+        """``Store.create_collection``'s keyword arguments for ``request``."""
+        return {
+            "dim": dim,
+            "metric": request.metric,
+            "hnsw": request.hnsw,
+            "metadata": {
+                "model": request.model or self.settings.default_model,
+                "dimensions_param": request.dimensions,
                 "metadata": request.metadata or {},
             },
-            lexical=request.lexical,
-            search=index.SearchDefaults(mode=request.default_mode, alpha=request.alpha),
-            passages=request.passage_settings,
-        )
-        return await self._describe(col)
+            "lexical": request.lexical,
+            "search": index.SearchDefaults(mode=request.default_mode, alpha=request.alpha),
+            "passages": request.passage_settings,
+        }
 
     async def update(self, name: str, request: schemas.UpdateCollection) -> schemas.Collection:
         """Change a collection's query defaults (durable when this returns)."""
@@ -164,19 +181,29 @@ class CollectionService:
 
     async def upsert(self, name: str, documents: list[schemas.DocumentIn]) -> schemas.Upserted:
         """All or nothing: the whole request is checked, then embedded, then written."""
+        col = await self._collection(name)
+        batch = await self._prepare(col.info, documents)
+        await self._run(
+            col.upsert, batch.ids, batch.vectors, batch.texts, batch.metadatas, batch.passages
+        )
+        return batch.answer()
+
+    async def _prepare(
+        self, info: index.CollectionInfo, documents: list[schemas.DocumentIn]
+    ) -> Batch:
+        """Check a whole upsert request, then embed what needs it (raises before any write)."""
         limit = self.settings.max_documents_per_request
         if len(documents) > limit:
             raise PayloadTooLargeError(
                 f"{len(documents)} documents in one request; the limit is {limit}",
                 param="documents",
             )
-        col = await self._collection(name)
         ids = [doc.id if doc.id is not None else uuid.uuid4().hex for doc in documents]
         index.check_ids(ids, item="documents[{i}].id")
         to_embed: list[int] = []
         texts: list[str] = []
-        vectors = np.empty((len(documents), col.dim), dtype=np.float32)
-        given = _given_vectors(documents, col.dim)  # all at once when all are well-formed
+        vectors = np.empty((len(documents), info.dim), dtype=np.float32)
+        given = _given_vectors(documents, info.dim)  # all at once when all are well-formed
         for i, doc in enumerate(documents):
             where = f"documents[{i}]"
             if doc.vector is None:
@@ -188,39 +215,37 @@ class CollectionService:
                 to_embed.append(i)
                 texts.append(doc.text)
             elif given is None:  # some vector is malformed: find it, and say which
-                vectors[i] = index.check_vectors(doc.vector, col.dim, None, f"{where}.vector")[0]
+                vectors[i] = index.check_vectors(doc.vector, info.dim, None, f"{where}.vector")[0]
             index.check_metadata(doc.metadata, f"{where}.metadata")
         if given is not None:
             vectors[given[0]] = given[1]
         prompt_tokens = 0
         passages: list[index.Passages | None] | None = None
-        if to_embed and col.info.passages is not None:
-            passages, prompt_tokens = await self._embed_passages(col, texts, to_embed, vectors)
+        if to_embed and info.passages is not None:
+            passages, prompt_tokens = await self._embed_passages(info, texts, to_embed, vectors)
         elif to_embed:
-            result = await self._embed(col, texts, for_documents=True, param="documents")
+            result = await self._embed(info, texts, for_documents=True, param="documents")
             vectors[to_embed] = result.vectors
             prompt_tokens = result.prompt_tokens
-        await self._run(
-            col.upsert,
-            ids,
-            vectors,
-            [doc.text for doc in documents],
-            [doc.metadata for doc in documents],
-            passages,
+        return Batch(
+            ids=ids,
+            vectors=vectors,
+            texts=[doc.text for doc in documents],
+            metadatas=[doc.metadata for doc in documents],
+            passages=passages,
+            prompt_tokens=prompt_tokens,
         )
-        usage = Usage(prompt_tokens=prompt_tokens, total_tokens=prompt_tokens)
-        return schemas.Upserted(ids=ids, upserted=len(ids), usage=usage)
 
     async def _embed_passages(
-        self, col: index.Collection, texts: list[str], rows: list[int], vectors: np.ndarray
+        self, info: index.CollectionInfo, texts: list[str], rows: list[int], vectors: np.ndarray
     ) -> tuple[list[index.Passages | None], int]:
         """Split ``texts`` (documents ``rows`` of the request) into the collection's passages
         and embed every passage: ``(passages per document, tokens)``. A document of one
         passage gets its vector in ``vectors``; one of several, its first passage's there
         and all of them in its ``Passages``."""
-        settings = col.info.passages
+        settings = info.passages
         assert settings is not None
-        model = self._resolve(col.info.metadata["model"])
+        model = self._resolve(info.metadata["model"])
         count = token_counter(self.embeddings, model.document_model or model.id)
         names = [f"documents[{i}].text" for i in rows]
         if all(fits(text, settings.size) for text in texts):  # short texts: no thread hop
@@ -228,7 +253,7 @@ class CollectionService:
         else:
             spans = await self._run(split_documents, texts, names, settings, count)
         flat = [text[a:b] for text, doc in zip(texts, spans, strict=True) for a, b in doc]
-        result = await self._embed(col, flat, for_documents=True, param="passages")
+        result = await self._embed(info, flat, for_documents=True, param="passages")
         passages: list[index.Passages | None] = [None] * len(vectors)
         start = 0
         for row, doc in zip(rows, spans, strict=True):
@@ -278,22 +303,22 @@ class CollectionService:
         choose the mode, get query vectors, search, shape the answer."""
         col = await self._collection(name)
         mode = _mode(request, col.info.search_defaults.mode)
-        vectors, prompt_tokens = await self._query_vectors(col, request, mode)
+        vectors, prompt_tokens = await self._query_vectors(col.info, request, mode)
         results = await self._search(col, request, mode, vectors)
         hits = await self._hits(col, results, request, mode, vectors)
         return _answer(request, hits, col.info.metadata["model"], mode, prompt_tokens)
 
     async def _query_vectors(
-        self, col: index.Collection, request: schemas.Query, mode: schemas.Mode
+        self, info: index.CollectionInfo, request: schemas.Query, mode: schemas.Mode
     ) -> tuple[np.ndarray | None, int]:
         """The query vectors and the tokens embedding them cost: the given ``vector``, the
         texts embedded by the collection's query model, or none for a lexical search."""
         if request.vector is not None:
-            return index.check_vectors(request.vector, col.dim, None, "vector"), 0
+            return index.check_vectors(request.vector, info.dim, None, "vector"), 0
         if mode == "lexical":
             return None, 0
         param = "query" if request.query is not None else "queries"
-        result = await self._embed(col, request.texts, for_documents=False, param=param)
+        result = await self._embed(info, request.texts, for_documents=False, param=param)
         return result.vectors, result.prompt_tokens
 
     async def _search(
@@ -379,10 +404,10 @@ class CollectionService:
         return found
 
     async def _embed(
-        self, col: index.Collection, texts: list[str], *, for_documents: bool, param: str
+        self, info: index.CollectionInfo, texts: list[str], *, for_documents: bool, param: str
     ) -> EmbedResult:
         """Embed with the collection's model, checking lengths first and the shape after."""
-        meta = col.info.metadata
+        meta = info.metadata
         model = self._resolve(meta["model"])
         # A query-side adapter (fine-tuned model) keeps its base model's document vectors.
         model_id = (model.document_model or model.id) if for_documents else model.id
@@ -406,12 +431,28 @@ class CollectionService:
                         code="context_length_exceeded",
                     )
         result = await self.embeddings.embed(model_id, texts, meta.get("dimensions_param"))
-        if result.vectors.shape != (len(texts), col.dim):
+        if result.vectors.shape != (len(texts), info.dim):
             raise UpstreamError(
                 f"{model_id} returned vectors of shape {result.vectors.shape}; the collection "
-                f"{col.name!r} expects dimension {col.dim}"
+                f"{info.name!r} expects dimension {info.dim}"
             )
         return result
+
+
+@dataclass(frozen=True)
+class Batch:
+    """An upsert request checked and embedded, ready to write."""
+
+    ids: list[str]
+    vectors: np.ndarray
+    texts: list[str | None]
+    metadatas: list[dict[str, Any] | None]
+    passages: list[index.Passages | None] | None
+    prompt_tokens: int
+
+    def answer(self) -> schemas.Upserted:
+        usage = Usage(prompt_tokens=self.prompt_tokens, total_tokens=self.prompt_tokens)
+        return schemas.Upserted(ids=self.ids, upserted=len(self.ids), usage=usage)
 
 
 def _mode(request: schemas.Query, default: schemas.Mode) -> schemas.Mode:

@@ -6,6 +6,10 @@ all-or-nothing request; transient errors are retried. Empty documents are skippe
 A rejected document stops the run with its id and the reason. A collection created here splits
 long texts into passages as the server does by default, or as --passages SIZE/OVERLAP says
 (--passages off: one vector per document, texts over the model's limit rejected).
+
+With --ray ADDRESS (the ray extra), a sharded collection is filled through Ray Data instead:
+JSONL (.gz too), CSV or Parquet, a file, a directory or an s3:// URL, embedded by a pool of
+--embedders actors and written straight to the shards (service/cluster/ingest.py).
 """
 
 from __future__ import annotations
@@ -30,9 +34,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "path", type=Path, metavar="FILE", help="JSONL, CSV, a .txt/.md file, or a directory"
-    )
+    parser.add_argument("path", metavar="FILE", help="JSONL, CSV, a .txt/.md file, or a directory")
     parser.add_argument("--collection", "-c", required=True, help="collection name")
     parser.add_argument("--create", action="store_true", help="create the collection if missing")
     parser.add_argument("--model", help="model of a collection created by --create")
@@ -45,11 +47,25 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "(default: the server's; off: one vector per document)",
     )
     parser.add_argument("--batch", type=int, default=256, help="documents per request (256)")
+    ray = parser.add_argument_group("on Ray (the ray extra; a sharded collection)")
+    ray.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="read, embed and write on the Ray cluster at ADDRESS (auto: the local one the "
+        "server started); FILE may then also be Parquet or an s3:// URL",
+    )
+    ray.add_argument("--embedders", type=int, default=2, help="embedding actors in the pool (2)")
+    ray.add_argument(
+        "--embedder-cpus", type=float, default=0.5, help="CPUs each embedding actor reserves"
+    )
     add_connection_options(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.ray is not None:
+        return _run_on_ray(args)
+    args.path = Path(args.path)
     if not args.path.exists():
         print(f"semsearch ingest: {args.path} does not exist", file=sys.stderr)
         return 2
@@ -74,6 +90,23 @@ def run(args: argparse.Namespace) -> int:
         except SourceError as exc:
             print(f"semsearch ingest: {exc}", file=sys.stderr)
             return 1
+
+
+def _run_on_ray(args: argparse.Namespace) -> int:
+    if "://" not in args.path and not Path(args.path).exists():
+        print(f"semsearch ingest: {args.path} does not exist", file=sys.stderr)
+        return 2
+    if args.embedders < 1 or args.batch < 1:
+        print("semsearch ingest: --embedders and --batch must be positive", file=sys.stderr)
+        return 2
+    try:
+        # Imported here: Ray is an optional extra (service/cluster/ is the one place using it).
+        from service.cluster.ingest import run_on_ray
+    except ImportError as exc:
+        print(f"semsearch ingest: --ray needs the ray extra ({exc})", file=sys.stderr)
+        return 2
+    with connect(args) as client:
+        return run_on_ray(args, client)
 
 
 def passage_setting(text: str) -> dict[str, int] | None:

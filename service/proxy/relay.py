@@ -116,10 +116,11 @@ def relay(
                 raise
             yield error_event(exc)
         finally:
+            # Counted first: closing awaits, and the client may already have its last event.
+            done(events.usage if events is not None else None)
             # A finished answer frees its connection for reuse, anything else closes it (an
             # unfinished HTTP/1.1 answer cannot be reused). Shielded: this also runs when the
             # client hung up and the relay was cancelled, and the close must still happen.
             await asyncio.shield(response.aclose())
-            done(events.usage if events is not None else None)
 
     return RelayResponse(body(), status, headers)

@@ -316,14 +316,20 @@ def test_forwarded_requests_tokens_and_latency_are_counted(
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="gpt-metrics", messages=chat("x"))
     httpx.get(sidecar.v1 + "/responses/resp_9f8e7d", headers=AUTH)
+    route = 'route="/v1/chat/completions"'
+    ok = f'semsearch_forwarded_requests_total{{model="gpt-metrics",{route},status="200"}}'
+    bad = f'semsearch_forwarded_requests_total{{model="gpt-metrics",{route},status="400"}}'
+    # A stream is counted when its body ends upstream, which may come just after the SDK has
+    # read the last event: wait for it, boundedly.
+    deadline = time.monotonic() + 5
     after = sidecar.metrics(AUTH)
+    while after.get(ok, 0) - before.get(ok, 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+        after = sidecar.metrics(AUTH)
 
     def delta(name: str) -> float:
         return after.get(name, 0) - before.get(name, 0)
 
-    route = 'route="/v1/chat/completions"'
-    ok = f'semsearch_forwarded_requests_total{{model="gpt-metrics",{route},status="200"}}'
-    bad = f'semsearch_forwarded_requests_total{{model="gpt-metrics",{route},status="400"}}'
     assert (delta(ok), delta(bad)) == (2, 1)
     # "count me": 2 prompt, 3 completion words; "and me too": 3 and 4, from the stream's usage
     # event; the 400 has none.
