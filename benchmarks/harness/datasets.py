@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
-#: The team's datasets: ``../shared/datasets`` beside the repository, or ``SEMSEARCH_DATASETS``
-#: (a worktree or a clone elsewhere names it there).
+#: The team's datasets: ``SEMSEARCH_DATASETS`` if set, else ``../shared/datasets`` beside the
+#: repository (a worktree or a clone elsewhere sets the variable).
 SHARED_DATASETS = Path(
     os.environ.get(
         "SEMSEARCH_DATASETS", Path(__file__).resolve().parents[3] / "shared" / "datasets"

@@ -10,11 +10,11 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
+from benchmarks.harness.datasets import SHARED_DATASETS
 from service.testing import ServerProcess, clean_env
 from service.testing.cluster import LoopbackNamespace, NamespaceError, RayCluster
 
@@ -91,4 +91,4 @@ def shard_pid(cluster: RayCluster, collection: str, number: int) -> int:
     return int(out.strip().splitlines()[-1])
 
 
-SCIFACT = Path("/work/shared/datasets/scifact")
+SCIFACT = SHARED_DATASETS / "scifact"

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from benchmarks.harness.datasets import SHARED_DATASETS
 from benchmarks.harness.metrics import ndcg_at
 from service.testing import ServerProcess, clean_env
 from service.testing.cluster import RayCluster
@@ -26,7 +27,7 @@ from tests.cluster.conftest import NEEDS_RAY, SCIFACT
 pytestmark = [NEEDS_RAY, pytest.mark.slow]
 
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
-GLOSSES = Path("/work/shared/datasets/wordnet_glosses/corpus.jsonl.gz")
+GLOSSES = SHARED_DATASETS / "wordnet_glosses" / "corpus.jsonl.gz"
 
 
 def _ingest(

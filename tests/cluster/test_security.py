@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import httpx
 import pytest
 
+from service.testing import ServerProcess, clean_env
 from service.testing.cluster import RayCluster
 from tests.cluster.conftest import NEEDS_RAY
 
@@ -51,3 +54,43 @@ def test_the_token_lets_a_driver_in(ray_cluster: RayCluster, tmp_path) -> None:
         timeout=120,
     )
     assert "joined" in done.stdout, done.stderr[-2000:]
+
+
+def _listeners() -> list[str]:
+    """``ADDRESS:PORT`` (as /proc prints them) of every listening TCP socket in this network
+    namespace."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                if state == "0A":  # LISTEN
+                    found.append(local)
+    return found
+
+
+def _loopback(address: str) -> bool:
+    if len(address) == 8:  # IPv4, little-endian hex: 127.x.x.x ends in 7F
+        return address.endswith("7F")
+    # IPv6: ::1, or 127.x.x.x mapped (::ffff:7f..): /proc prints four little-endian words
+    return address == "00000000000000000000000001000000" or (
+        address.startswith("0000000000000000FFFF0000") and address.endswith("7F")
+    )
+
+
+def test_ray_auto_listens_on_loopback_only(loopback_only: None, tmp_path: Path) -> None:
+    """``serve --ray auto`` starts a Ray of its own: every port it and its shards open is on
+    127.0.0.1 (this namespace has only loopback, but a socket bound to every interface would
+    still show as 0.0.0.0 / :: here)."""
+    before = set(_listeners())
+    server = ServerProcess(tmp_path / "data", env=clean_env({"SEMSEARCH_RAY_ADDRESS": "auto"}))
+    with server.start(timeout=180), httpx.Client(base_url=server.url, timeout=120) as client:
+        created = client.post("/collections", json={"name": "ports", "shards": 2})
+        assert created.status_code == 201, created.text
+        written = client.post(
+            "/collections/ports/documents", json={"documents": [{"id": "a", "text": "hi"}]}
+        )
+        assert written.status_code == 200, written.text
+        opened = [a.split(":")[0] for a in _listeners() if a not in before]
+        assert len(opened) >= 3  # the server, Ray's GCS and raylet at least
+        assert [a for a in opened if not _loopback(a)] == []
