@@ -19,7 +19,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 import numpy as np
 
 import index
@@ -31,8 +30,7 @@ from service.collections.service import (
     _document,
     _mode,
     _parse_where,
-    _passage,
-    _scores,
+    query_hits,
 )
 from service.embeddings import EmbeddingService
 from service.errors import ConflictError, InvalidRequestError, NotFoundError
@@ -359,24 +357,7 @@ class ShardedCollectionService(CollectionService):
         passages: list[dict[str, list[index.PassageHit]]] = [{} for _ in results]
         if "passages" in include:
             passages = await self._sharded_passages(sharded, results, request, query_vectors)
-        unset = msgspec.UNSET
-        return [
-            [
-                schemas.QueryHit(
-                    id=h.id,
-                    score=h.score,
-                    text=h.text if "text" in include else unset,
-                    metadata=h.metadata if "metadata" in include else unset,
-                    vector=vectors.get(h.id, unset) if "vector" in include else unset,
-                    scores=_scores(h, mode) if "scores" in include else unset,
-                    passages=[_passage(p) for p in found.get(h.id, ())]
-                    if "passages" in include
-                    else unset,
-                )
-                for h in hits
-            ]
-            for hits, found in zip(results, passages, strict=True)
-        ]
+        return query_hits(results, include, mode, vectors, passages)
 
     async def _sharded_passages(
         self,

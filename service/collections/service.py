@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -363,24 +363,7 @@ class CollectionService:
         passages: list[dict[str, list[index.PassageHit]]] = [{} for _ in results]
         if "passages" in include:
             passages = await self._passages(col, results, request, query_vectors)
-        unset = msgspec.UNSET
-        return [
-            [
-                schemas.QueryHit(
-                    id=h.id,
-                    score=h.score,
-                    text=h.text if "text" in include else unset,
-                    metadata=h.metadata if "metadata" in include else unset,
-                    vector=vectors.get(h.id, unset) if "vector" in include else unset,
-                    scores=_scores(h, mode) if "scores" in include else unset,
-                    passages=[_passage(p) for p in found.get(h.id, ())]
-                    if "passages" in include
-                    else unset,
-                )
-                for h in hits
-            ]
-            for hits, found in zip(results, passages, strict=True)
-        ]
+        return query_hits(results, include, mode, vectors, passages)
 
     async def _passages(
         self,
@@ -476,6 +459,35 @@ def _answer(
     if request.queries is not None:
         return schemas.BatchQueryResult(data=hits, model=model, usage=usage, mode=mode)
     return schemas.QueryResult(data=hits[0], model=model, usage=usage, mode=mode)
+
+
+def query_hits(
+    results: list[list[index.Hit]],
+    include: Collection[str],
+    mode: schemas.Mode,
+    vectors: dict[str, list[float]],
+    passages: list[dict[str, list[index.PassageHit]]],
+) -> list[list[schemas.QueryHit]]:
+    """The answer's hits, with what ``include`` asks for (one node's or a sharded collection's:
+    ``vectors`` and ``passages`` are fetched by whoever holds them)."""
+    unset = msgspec.UNSET
+    return [
+        [
+            schemas.QueryHit(
+                id=h.id,
+                score=h.score,
+                text=h.text if "text" in include else unset,
+                metadata=h.metadata if "metadata" in include else unset,
+                vector=vectors.get(h.id, unset) if "vector" in include else unset,
+                scores=_scores(h, mode) if "scores" in include else unset,
+                passages=[_passage(p) for p in found.get(h.id, ())]
+                if "passages" in include
+                else unset,
+            )
+            for h in hits
+        ]
+        for hits, found in zip(results, passages, strict=True)
+    ]
 
 
 def _scores(hit: index.Hit, mode: schemas.Mode) -> schemas.HitScores:
