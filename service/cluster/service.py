@@ -30,6 +30,7 @@ from service.collections.service import (
     _document,
     _mode,
     _parse_where,
+    describe,
     query_hits,
 )
 from service.embeddings import EmbeddingService
@@ -197,23 +198,9 @@ class ShardedCollectionService(CollectionService):
         )
 
     async def _describe_sharded(self, sharded: Sharded) -> schemas.Collection:
-        info = sharded.info
-        assert info is not None
-        return schemas.Collection(
-            name=info.name,
-            model=info.metadata["model"],
-            dimensions=info.dim,
-            metric=info.metric,
-            hnsw=info.hnsw,
-            lexical=info.lexical_settings,
-            default_mode=info.search_defaults.mode,
-            alpha=info.search_defaults.alpha,
-            count=await self._run(sharded.reader.count),
-            metadata=info.metadata.get("metadata", {}),
-            created_at=info.created_at,
-            passages=info.passages,
-            shards=sharded.entry.shards,
-        )
+        assert sharded.info is not None
+        count = await self._run(sharded.reader.count)
+        return describe(sharded.info, count, sharded.entry.shards)
 
     # -- documents ------------------------------------------------------------------------------
 

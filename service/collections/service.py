@@ -158,21 +158,7 @@ class CollectionService:
         return self.store.get_collection(name)
 
     async def _describe(self, col: index.Collection) -> schemas.Collection:
-        info = col.info
-        return schemas.Collection(
-            name=info.name,
-            model=info.metadata["model"],
-            dimensions=info.dim,
-            metric=info.metric,
-            hnsw=info.hnsw,
-            lexical=info.lexical_settings,
-            default_mode=info.search_defaults.mode,
-            alpha=info.search_defaults.alpha,
-            count=await self._run(col.count),
-            metadata=info.metadata.get("metadata", {}),
-            created_at=info.created_at,
-            passages=info.passages,
-        )
+        return describe(col.info, await self._run(col.count))
 
     def _resolve(self, model_id: str) -> ModelInfo:
         return self.embeddings.resolve(model_id)
@@ -459,6 +445,27 @@ def _answer(
     if request.queries is not None:
         return schemas.BatchQueryResult(data=hits, model=model, usage=usage, mode=mode)
     return schemas.QueryResult(data=hits[0], model=model, usage=usage, mode=mode)
+
+
+def describe(
+    info: index.CollectionInfo, count: int, shards: int | msgspec.UnsetType = msgspec.UNSET
+) -> schemas.Collection:
+    """A collection as ``GET /collections/{name}`` shows it (one node's or a sharded one's)."""
+    return schemas.Collection(
+        name=info.name,
+        model=info.metadata["model"],
+        dimensions=info.dim,
+        metric=info.metric,
+        hnsw=info.hnsw,
+        lexical=info.lexical_settings,
+        default_mode=info.search_defaults.mode,
+        alpha=info.search_defaults.alpha,
+        count=count,
+        metadata=info.metadata.get("metadata", {}),
+        created_at=info.created_at,
+        passages=info.passages,
+        shards=shards,
+    )
 
 
 def query_hits(
