@@ -19,7 +19,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 import numpy as np
 
 import index
@@ -31,8 +30,8 @@ from service.collections.service import (
     _document,
     _mode,
     _parse_where,
-    _passage,
-    _scores,
+    describe,
+    query_hits,
 )
 from service.embeddings import EmbeddingService
 from service.errors import ConflictError, InvalidRequestError, NotFoundError
@@ -199,23 +198,9 @@ class ShardedCollectionService(CollectionService):
         )
 
     async def _describe_sharded(self, sharded: Sharded) -> schemas.Collection:
-        info = sharded.info
-        assert info is not None
-        return schemas.Collection(
-            name=info.name,
-            model=info.metadata["model"],
-            dimensions=info.dim,
-            metric=info.metric,
-            hnsw=info.hnsw,
-            lexical=info.lexical_settings,
-            default_mode=info.search_defaults.mode,
-            alpha=info.search_defaults.alpha,
-            count=await self._run(sharded.reader.count),
-            metadata=info.metadata.get("metadata", {}),
-            created_at=info.created_at,
-            passages=info.passages,
-            shards=sharded.entry.shards,
-        )
+        assert sharded.info is not None
+        count = await self._run(sharded.reader.count)
+        return describe(sharded.info, count, sharded.entry.shards)
 
     # -- documents ------------------------------------------------------------------------------
 
@@ -359,24 +344,7 @@ class ShardedCollectionService(CollectionService):
         passages: list[dict[str, list[index.PassageHit]]] = [{} for _ in results]
         if "passages" in include:
             passages = await self._sharded_passages(sharded, results, request, query_vectors)
-        unset = msgspec.UNSET
-        return [
-            [
-                schemas.QueryHit(
-                    id=h.id,
-                    score=h.score,
-                    text=h.text if "text" in include else unset,
-                    metadata=h.metadata if "metadata" in include else unset,
-                    vector=vectors.get(h.id, unset) if "vector" in include else unset,
-                    scores=_scores(h, mode) if "scores" in include else unset,
-                    passages=[_passage(p) for p in found.get(h.id, ())]
-                    if "passages" in include
-                    else unset,
-                )
-                for h in hits
-            ]
-            for hits, found in zip(results, passages, strict=True)
-        ]
+        return query_hits(results, include, mode, vectors, passages)
 
     async def _sharded_passages(
         self,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -158,21 +158,7 @@ class CollectionService:
         return self.store.get_collection(name)
 
     async def _describe(self, col: index.Collection) -> schemas.Collection:
-        info = col.info
-        return schemas.Collection(
-            name=info.name,
-            model=info.metadata["model"],
-            dimensions=info.dim,
-            metric=info.metric,
-            hnsw=info.hnsw,
-            lexical=info.lexical_settings,
-            default_mode=info.search_defaults.mode,
-            alpha=info.search_defaults.alpha,
-            count=await self._run(col.count),
-            metadata=info.metadata.get("metadata", {}),
-            created_at=info.created_at,
-            passages=info.passages,
-        )
+        return describe(col.info, await self._run(col.count))
 
     def _resolve(self, model_id: str) -> ModelInfo:
         return self.embeddings.resolve(model_id)
@@ -366,24 +352,7 @@ class CollectionService:
         passages: list[dict[str, list[index.PassageHit]]] = [{} for _ in results]
         if "passages" in include:
             passages = await self._passages(col, results, request, query_vectors)
-        unset = msgspec.UNSET
-        return [
-            [
-                schemas.QueryHit(
-                    id=h.id,
-                    score=h.score,
-                    text=h.text if "text" in include else unset,
-                    metadata=h.metadata if "metadata" in include else unset,
-                    vector=vectors.get(h.id, unset) if "vector" in include else unset,
-                    scores=_scores(h, mode) if "scores" in include else unset,
-                    passages=[_passage(p) for p in found.get(h.id, ())]
-                    if "passages" in include
-                    else unset,
-                )
-                for h in hits
-            ]
-            for hits, found in zip(results, passages, strict=True)
-        ]
+        return query_hits(results, include, mode, vectors, passages)
 
     async def _passages(
         self,
@@ -479,6 +448,56 @@ def _answer(
     if request.queries is not None:
         return schemas.BatchQueryResult(data=hits, model=model, usage=usage, mode=mode)
     return schemas.QueryResult(data=hits[0], model=model, usage=usage, mode=mode)
+
+
+def describe(
+    info: index.CollectionInfo, count: int, shards: int | msgspec.UnsetType = msgspec.UNSET
+) -> schemas.Collection:
+    """A collection as ``GET /collections/{name}`` shows it (one node's or a sharded one's)."""
+    return schemas.Collection(
+        name=info.name,
+        model=info.metadata["model"],
+        dimensions=info.dim,
+        metric=info.metric,
+        hnsw=info.hnsw,
+        lexical=info.lexical_settings,
+        default_mode=info.search_defaults.mode,
+        alpha=info.search_defaults.alpha,
+        count=count,
+        metadata=info.metadata.get("metadata", {}),
+        created_at=info.created_at,
+        passages=info.passages,
+        shards=shards,
+    )
+
+
+def query_hits(
+    results: list[list[index.Hit]],
+    include: Collection[str],
+    mode: schemas.Mode,
+    vectors: dict[str, list[float]],
+    passages: list[dict[str, list[index.PassageHit]]],
+) -> list[list[schemas.QueryHit]]:
+    """The answer's hits, with what ``include`` asks for (one node's or a sharded collection's:
+    ``vectors`` and ``passages`` are fetched by whoever holds them)."""
+    unset = msgspec.UNSET
+    return [
+        [
+            schemas.QueryHit(
+                id=h.id,
+                score=h.score,
+                text=h.text if "text" in include else unset,
+                metadata=h.metadata if "metadata" in include else unset,
+                vector=vectors.get(h.id, unset) if "vector" in include else unset,
+                scores=_scores(h, mode) if "scores" in include else unset,
+                passages=[_passage(p) for p in found.get(h.id, ())]
+                if "passages" in include
+                else unset,
+            )
+            for h in hits
+        ]
+        for hits, found in zip(results, passages, strict=True)
+    ]
 
 
 def _scores(hit: index.Hit, mode: schemas.Mode) -> schemas.HitScores:
