@@ -29,17 +29,25 @@ import numpy as np
 from .analysis import Analyzer
 from .compaction import Compaction
 from .distributed import ShardSearch
-from .documents import Documents
-from .errors import CollectionNotFoundError, InvalidArgumentError, StoreClosedError
+from .documents import Documents, Written
+from .errors import (
+    CollectionNotFoundError,
+    IndexStoreError,
+    InvalidArgumentError,
+    StoreClosedError,
+)
+from .field_index import FieldIndex
 from .filters import check_where
 from .graph import Graph
 from .leases import Leases, leased
+from .overlap import overlapped
 from .passage_search import PassageSearch
 from .rwlock import ReadWriteLock
 from .schemas import (
     MAX_PASSAGES,
     MODES,
     CollectionInfo,
+    Metadata,
     Mode,
     Page,
     Passages,
@@ -56,10 +64,12 @@ from .validation import (
     check_texts,
     check_vectors,
 )
+from .vector_matrix import VectorMatrix
 
 log = logging.getLogger(__name__)
 
 _APPLY_SLICE = 128  # vectors inserted per exclusive hold of the graph lock
+_NONE = np.empty(0, np.uint64)
 MAX_SCROLL = 10_000
 
 
@@ -87,11 +97,16 @@ class Collection(ShardSearch, PassageSearch, Compaction):
             log.warning(
                 "collection %s: rebuilt the metadata index (strings kept as text)", self.name
             )
+        # Filled by a thread (``_build_views``) from the fields as fixed just above; until then
+        # filters are answered by SQLite, so opening a large collection does not wait for them.
+        self._fields, self._matrix = FieldIndex(), VectorMatrix(self.info.dim, self.info.metric)
+        self.views_built = threading.Event()
         if docs.ensure_lexical(analyzer):
             log.warning("collection %s: built the lexical index this file lacked", self.name)
         self._text = TextSearch(docs, self.name, analyzer, weigh_repeats=not self.info.legacy)
         self._text_analyzer = analyzer
         self._text.start(self._write_lock, self._leases)
+        threading.Thread(target=self._build_views, name=f"views-{self.name}", daemon=True).start()
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -135,6 +150,38 @@ class Collection(ShardSearch, PassageSearch, Compaction):
         )
         return graph, replayed
 
+    def _build_views(self) -> None:
+        """Build the filter index and vector matrix holding the write lock (writes wait, a few
+        seconds at a million documents; searches go on) and a lease (closing waits)."""
+        try:
+            with self._leases.hold(), self._write_lock:
+                if self._leases.retiring:
+                    return
+                fields, matrix = self._open_views()
+                with self._graph_lock.writing():
+                    self._fields, self._matrix = fields, matrix
+                    self.views_built.set()
+        except IndexStoreError:  # closed before the thread ran
+            return
+        except Exception:
+            log.exception("collection %s: filters stay on SQLite", self.name)
+
+    def _open_views(self) -> tuple[FieldIndex, VectorMatrix]:
+        """The in-memory filter index and vector matrix, from SQLite (``field_index.py``,
+        ``vector_matrix.py``); like the graph, derived and rebuilt on every open."""
+        started = time.perf_counter()
+        fields = FieldIndex.build(self._docs.live_labels(), self._docs.field_rows())
+        matrix = VectorMatrix(self.info.dim, self.info.metric)
+        for labels, vectors in self._docs.changes_after(-1):
+            matrix.add(labels, vectors)
+        log.info(
+            "collection %s: filter index and vector matrix (%d MiB) in %.3f s",
+            self.info.name,
+            matrix.nbytes >> 20,
+            time.perf_counter() - started,
+        )
+        return fields, matrix
+
     def _replay(self, graph: Graph, after_seq: int) -> int:
         if after_seq >= 0:
             graph.delete(self._docs.tombstones_after(after_seq))
@@ -177,17 +224,86 @@ class Collection(ShardSearch, PassageSearch, Compaction):
         spans, array = self._check_passages(passages, texts_, array)
         if not n:
             return 0
+        with self._writing():
+            _, first = self._docs.state()
+            # One graph label per passage (``array`` has a row per passage, documents in
+            # order), allocated as ``Documents.upsert`` will: consecutive from ``next_label``.
+            graph_labels = np.arange(first, first + len(array), dtype=np.uint64)
+            # Deleted slots are refilled after the commit, one thread (graph.py says why); the
+            # rest is built into the graph, hidden, while the batch commits.
+            reuse = min(self._graph.deleted, len(graph_labels))
+            fresh = graph_labels[reuse:]
+            try:
+                (written, terms, words), failure = overlapped(
+                    lambda: self._commit(ids, array, texts_, metadatas_, spans),
+                    lambda: self._insert_hidden(fresh, array[reuse:]),
+                )
+            except BaseException:
+                self._reload_graph("the batch did not commit")  # drop its hidden slots
+                raise
+            assert np.array_equal(written.graph_labels, graph_labels), (
+                "labels are allocated under the write lock"
+            )
+            if failure is not None:
+                log.error(
+                    "collection %s: building a batch into the graph failed: %r", self.name, failure
+                )
+                self._reload_graph("building a batch into the graph failed")
+            else:
+                with self._graph_lock.writing():  # old versions out, new ones in, at once
+                    self._graph.reveal(fresh)
+                    self._graph.delete(written.replaced_graph)
+                    self._forget_views(written.replaced_graph)
+                    self._matrix.add(fresh, array[reuse:])
+                    if not reuse:
+                        self._fields.add(written.labels.tolist(), metadatas_)
+                # Filters see the documents once every one of their passages is in the matrix.
+                if reuse and self._apply(graph_labels[:reuse], array[:reuse], _NONE):
+                    with self._graph_lock.writing():
+                        self._matrix.add(graph_labels[:reuse], array[:reuse])
+                        self._fields.add(written.labels.tolist(), metadatas_)
+            self._text.apply(written.labels, terms, written.replaced, words)
+            self._after_write(len(graph_labels))
+        return n
+
+    def _commit(
+        self,
+        ids: list[str],
+        vectors: np.ndarray,
+        texts: list[str | None],
+        metadatas: list[Metadata | None],
+        spans: list[list[tuple[int, int]] | None] | None,
+    ) -> tuple[Written, list[str], list[str]]:
+        """Analyse the texts and commit the batch: ``(written, terms, words)``."""
         analyzer = self._text.analyzer
-        analysed = [analyzer.words(text) for text in texts_]
+        analysed = [analyzer.words(text) for text in texts]
         terms = [" ".join(analyzer.stems(words)) for words in analysed]
         # Words feed typo tolerance, which collections created before it do without.
         words = [] if self.info.legacy else self._text.new_words(w for ws in analysed for w in ws)
-        with self._writing():
-            written = self._docs.upsert(ids, array, texts_, metadatas_, terms, words, spans)
-            self._apply(written.graph_labels, array, written.replaced_graph)
-            self._text.apply(written.labels, terms, written.replaced, words)
-            self._after_write(len(written.graph_labels))
-        return n
+        written = self._docs.upsert(ids, vectors, texts, metadatas, terms, words, spans)
+        return written, terms, words
+
+    def _insert_hidden(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        for start in range(0, len(labels), _APPLY_SLICE):
+            with self._graph_lock.writing():
+                self._graph.add_hidden(
+                    labels[start : start + _APPLY_SLICE], vectors[start : start + _APPLY_SLICE]
+                )
+
+    def _reload_graph(self, why: str) -> None:
+        """Rebuild the graph (and the views beside it) from the snapshot and SQLite, the
+        truth, after a failed write."""
+        log.warning("collection %s: %s; reloading the graph", self.name, why)
+        with self._graph_lock.writing():
+            self._graph, self._unsnapshotted = self._open_graph()
+            self._fields, self._matrix = self._open_views()
+            self.views_built.set()
+
+    def _forget_views(self, labels: np.ndarray) -> None:
+        """Hide labels (graph labels: documents' and passages') from filters and exact search
+        (graph lock held for writing); the filter index knows only the documents'."""
+        self._matrix.remove(labels)
+        self._fields.remove(labels.tolist())
 
     def _check_passages(
         self,
@@ -300,15 +416,17 @@ class Collection(ShardSearch, PassageSearch, Compaction):
         with self._write_lock:
             yield
 
-    def _apply(self, labels: np.ndarray, vectors: np.ndarray | None, removed: np.ndarray) -> None:
-        """Bring the graph up to a batch SQLite has committed.
+    def _apply(self, labels: np.ndarray, vectors: np.ndarray | None, removed: np.ndarray) -> bool:
+        """Bring the graph up to a batch SQLite has committed; False if it had to reload.
 
-        Should that fail half-way (say, out of memory), the graph is reloaded from the snapshot
-        and SQLite, which hold the batch already: the write stands either way.
+        Should that fail half-way (say, out of memory), the graph (and the views beside it) is
+        reloaded from the snapshot and SQLite, which hold the batch already: the write stands
+        either way.
         """
         try:
             with self._graph_lock.writing():
                 self._graph.delete(removed)
+                self._forget_views(removed)
             for start in range(0, len(labels), _APPLY_SLICE):
                 assert vectors is not None  # labels come with their vectors
                 with self._graph_lock.writing():
@@ -317,11 +435,10 @@ class Collection(ShardSearch, PassageSearch, Compaction):
                         vectors[start : start + _APPLY_SLICE],
                     )
         except Exception:
-            log.exception(
-                "collection %s: applying a write to the graph failed; reloading", self.name
-            )
-            with self._graph_lock.writing():
-                self._graph, self._unsnapshotted = self._open_graph()
+            log.exception("collection %s: applying a write to the graph failed", self.name)
+            self._reload_graph("applying a write to the graph failed")
+            return False
+        return True
 
     def _after_write(self, changed: int) -> None:
         self._unsnapshotted += changed

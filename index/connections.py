@@ -30,6 +30,11 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
+#: Page size of new collection files. A stored vector (1 KiB at 256-d) is a row of its own;
+#: 4 KiB pages hold three of them and waste a quarter of each page (1,369 bytes per document
+#: for 1,024 of vector), 16 KiB pages hold fifteen (1,092 bytes). Files created before keep
+#: their page size (SQLite changes it only by rewriting the file).
+PAGE_SIZE = 16_384
 WRITER_CACHE_KIB = 32 * 1024
 READER_CACHE_KIB = 8 * 1024
 #: Idle readers kept per collection, cached or not (the service's index pool has 8 threads).
@@ -52,6 +57,8 @@ def connect(path: Path, *, cache_kib: int, statements: int) -> sqlite3.Connectio
         timeout=30.0,
         cached_statements=statements,
     )
+    # Takes effect only in a new, empty file (before WAL mode fixes it); see PAGE_SIZE.
+    conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute(f"PRAGMA cache_size=-{cache_kib}")

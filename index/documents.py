@@ -343,6 +343,19 @@ class Documents:
         with self._reader() as conn:
             return int(conn.execute("SELECT count(*) FROM documents").fetchone()[0])
 
+    def live_labels(self) -> np.ndarray:
+        with self._reader() as conn:
+            rows = conn.execute("SELECT label FROM documents").fetchall()
+        return np.fromiter((label for (label,) in rows), dtype=np.int64, count=len(rows))
+
+    def field_rows(self) -> list[tuple[str, str, object, int]]:
+        """Every ``(key, kind, value, label)`` of the ``fields`` table in primary-key order
+        (``field_index.py``)."""
+        with self._reader() as conn:
+            return conn.execute(
+                "SELECT key, kind, value, label FROM fields ORDER BY key, kind, value, label"
+            ).fetchall()
+
     def labels_for_ids(self, ids: list[str]) -> np.ndarray:
         with self._reader() as conn:
             return self._labels_of(conn, ids)
@@ -469,6 +482,19 @@ class Documents:
             rows = conn.execute(sql, (json_list(labels),)).fetchall()
         extra = np.fromiter((label for (label,) in rows), labels.dtype, len(rows))
         return np.concatenate([labels, extra]) if len(extra) else labels
+
+    def expand(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(graph labels, owners)``: every graph label of these documents (their own and
+        their passages', those still stored) and each one's document label."""
+        if not self.split or not len(labels):
+            return labels, labels
+        sql = f"SELECT label, doc FROM passages WHERE doc IN ({_LABELS}) AND label != doc"
+        with self._reader() as conn:
+            rows = conn.execute(sql, (json_list(labels),)).fetchall()
+        if not rows:
+            return labels, labels
+        extra = np.asarray(rows, dtype=labels.dtype).reshape(len(rows), 2)
+        return np.concatenate([labels, extra[:, 0]]), np.concatenate([labels, extra[:, 1]])
 
     def passage_vectors(self, labels: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
         """``(owners, vectors)``: the vectors of every passage of these documents (of those

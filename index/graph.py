@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 import hnswlib
 import numpy as np
@@ -22,6 +23,14 @@ log = logging.getLogger(__name__)
 _MIN_CAPACITY = 1024
 
 
+class LabelSet(Protocol):
+    """What a search may be restricted to: a ``set`` or a roaring ``BitMap`` of labels."""
+
+    def __contains__(self, label: int, /) -> bool: ...
+
+    def __len__(self) -> int: ...
+
+
 class Graph:
     def __init__(self, index: hnswlib.Index, metric: Metric, params: HnswParams) -> None:
         self._index = index
@@ -31,6 +40,8 @@ class Graph:
         #: Every label <= this one has been applied; labels are applied in increasing order, so
         #: a reader can tell which of the labels it read from SQLite the graph already holds.
         self.applied_max_label = -1
+        #: Labels from this one up are being committed (``add_hidden``): searches skip them.
+        self.hidden_from: int | None = None
         index.set_ef(params.ef_search)
 
     @classmethod
@@ -99,6 +110,29 @@ class Graph:
         self.deleted -= reuse
         self.applied_max_label = max(self.applied_max_label, int(labels.max()))
 
+    def add_hidden(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        """Insert new labels into fresh slots (in parallel), left out of searches until
+        :meth:`reveal`: a batch is built into the graph while SQLite commits it, and shown only
+        once it is durable. Hidden labels stay ordinary nodes that later inserts link to (marking
+        them deleted would keep them out of their neighbours' lists and cost recall); searches
+        skip them with a filter on the label instead, labels being allocated in increasing
+        order. Never reuses a deleted slot: that is :meth:`add`'s, after the commit."""
+        if not len(labels):
+            return
+        needed = self._index.get_current_count() + len(labels)
+        capacity = self._index.get_max_elements()
+        if needed > capacity:
+            self._index.resize_index(max(needed, capacity + capacity // 2))
+        self._index.add_items(vectors, labels, replace_deleted=False)
+        if self.hidden_from is None:
+            self.hidden_from = int(labels.min())
+
+    def reveal(self, labels: np.ndarray) -> None:
+        """Make the labels inserted by :meth:`add_hidden` searchable."""
+        self.hidden_from = None
+        if len(labels):
+            self.applied_max_label = max(self.applied_max_label, int(labels.max()))
+
     def delete(self, labels: np.ndarray) -> None:
         """Mark labels deleted; labels the graph never held are ignored (replay may repeat)."""
         for label in labels.tolist():
@@ -111,14 +145,24 @@ class Graph:
     # -- searches: hold lock.reading() (lock.writing() for a non-default ef) ------------------
 
     def knn(
-        self, queries: np.ndarray, k: int, allowed: set[int] | None = None
+        self, queries: np.ndarray, k: int, allowed: LabelSet | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """HNSW top-k ``(labels, distances)``, best first, ``k <= live``.
 
         Raises ``RuntimeError`` when the graph yields fewer than k (possible after many
         deletions, or with a selective ``allowed``); the caller then searches exactly.
         """
-        filter_fn = None if allowed is None else allowed.__contains__
+        filter_fn: Callable[[int], bool] | None = None
+        if allowed is not None:
+            filter_fn = allowed.__contains__
+        hidden = self.hidden_from
+        if hidden is not None:
+            inside = filter_fn
+            filter_fn = (
+                (lambda label: label < hidden)
+                if inside is None
+                else (lambda label: label < hidden and inside(label))
+            )
         labels, distances = self._index.knn_query(queries, k=k, num_threads=1, filter=filter_fn)
         return labels, distances
 

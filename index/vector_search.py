@@ -7,20 +7,24 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+from pyroaring import BitMap
 
 from .documents import Documents
+from .field_index import FieldIndex
 from .filters import check_where, compile_predicate
-from .graph import Graph, merge_top_k, score_function
+from .graph import Graph, LabelSet, merge_top_k, score_function
 from .leases import Leases, leased
 from .passage_search import MAX_PASSAGES, best_per_document, exact_document_top_k
 from .rwlock import ReadWriteLock
 from .schemas import CollectionInfo, Hit
 from .validation import check_ef, check_k, check_vectors
+from .vector_matrix import VectorMatrix
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,28 @@ log = logging.getLogger(__name__)
 BRUTE_FORCE_MAX = 5_000
 #: Vectors an exact search reads and scores at a time.
 EXACT_CHUNK = 4_096
+#: Rows of the in-memory matrix an exact search gathers and scores at a time.
+MATRIX_CHUNK = 16_384
+#: A filter matching at least this fraction of the documents first tries HNSW unfiltered,
+#: keeping the matching neighbours among ``3k / selectivity`` candidates.
+POST_FILTER_MIN = 0.2
+#: The cost model choosing exact search or HNSW restricted to a filter's matches (microseconds,
+#: measured on 100k WordNet vectors, 256-d; ``benchmarks/README.md``, "Filtered search"): exact
+#: search costs about ``EXACT_US_PER_MATCH`` per matching document (gathering its row is most of
+#: it); restricted HNSW about ``RESTRICTED_US / selectivity`` (the sparser the matches, the more
+#: non-matching nodes it walks through). Exact search wins below ``sqrt(ratio * live)``
+#: matches: 14,000 of 100,000 documents, 45,000 of a million.
+EXACT_US_PER_MATCH = 0.6
+RESTRICTED_US = 1_200.0
+#: How much wider than ``ef_search`` HNSW restricted to a filter's matches searches: such a
+#: search walks through non-matching nodes and needs the margin to keep recall@10 >= 0.99.
+RESTRICTED_WIDTH = 2.0
+
+
+def exact_limit(live: int) -> int:
+    """The largest match set searched exactly: ``n * EXACT_US_PER_MATCH`` against
+    ``RESTRICTED_US * live / n``."""
+    return int(math.sqrt(RESTRICTED_US / EXACT_US_PER_MATCH * live))
 
 
 class CollectionState:
@@ -39,6 +65,9 @@ class CollectionState:
     _graph: Graph
     _graph_lock: ReadWriteLock
     _leases: Leases
+    _fields: FieldIndex
+    _matrix: VectorMatrix
+    views_built: threading.Event
     #: Passages HNSW returned per distinct document in recent searches (``_graph_top``).
     _fanout: float = 1.0
 
@@ -107,10 +136,12 @@ class VectorSearch(CollectionState):
         return self._hits(labels, distances)
 
     def _graph_top(
-        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+        self, queries: np.ndarray, k: int, only: LabelSet | None = None, wide: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
-        """HNSW's top ``k`` documents ``(labels[q, <= k], distances)`` among ``allowed``
-        documents (all when ``None``); raises ``RuntimeError`` as :meth:`Graph.knn` does.
+        """HNSW's top ``k`` documents ``(labels[q, <= k], distances)`` among the graph labels
+        ``only`` (all when ``None``; a restriction to documents must name their passages too,
+        :meth:`_graph_labels`), searching at least ``wide`` wide; raises ``RuntimeError`` as
+        :meth:`Graph.knn` does.
 
         In a collection with documents split into passages, several of the nearest labels may
         be one document's: the search asks for ``k`` times as many passages as the last
@@ -121,21 +152,27 @@ class VectorSearch(CollectionState):
         """
         graph = self._graph
         docs = self._docs
-        only = None if allowed is None else set(docs.passage_labels(allowed).tolist())
         if not docs.split:
-            return graph.knn(queries, k, only)
-        limit = min(graph.live if only is None else len(only), k * MAX_PASSAGES)
-        n = min(limit, max(k, math.ceil(k * self._fanout)))
+            labels, distances = graph.knn(queries, max(k, wide), only)
+            return labels[:, :k], distances[:, :k]
+        live = graph.live if only is None else len(only)
+        limit = min(live, k * MAX_PASSAGES)
+        n = min(limit, max(k, wide, math.ceil(k * self._fanout)))
         while True:
             labels, distances = graph.knn(queries, n, only)
             owners = docs.owners(labels.ravel()).reshape(labels.shape)
             rows = [best_per_document(o, d) for o, d in zip(owners, distances, strict=True)]
             found = min(len(r[0]) for r in rows)
             if found >= k or n >= limit:
-                # Passages per document found, with a margin; a float store is atomic enough.
-                self._fanout = min(max(1.0, 1.25 * n / max(found, 1)), float(MAX_PASSAGES))
+                if not wide:
+                    # Passages per document found, with a margin; a float store is atomic.
+                    self._fanout = min(max(1.0, 1.25 * n / max(found, 1)), float(MAX_PASSAGES))
                 return _stack(rows, k)
             n = min(limit, n * 2)
+
+    def _graph_labels(self, documents: np.ndarray) -> set[int]:
+        """The graph labels of these documents (their passages'), for :meth:`_graph_top`."""
+        return set(self._docs.passage_labels(documents).tolist())
 
     def _search_filtered(self, query: np.ndarray, k: int, where: dict[str, Any]) -> list[list[Hit]]:
         labels, distances, rows = self._filtered_top(query, k, where)
@@ -145,6 +182,78 @@ class VectorSearch(CollectionState):
         self, query: np.ndarray, k: int, where: dict[str, Any]
     ) -> tuple[np.ndarray, np.ndarray, dict[int, Hit] | None]:
         """``(labels[1, k'], distances[1, k'], rows or None)``: see :meth:`query`."""
+        allowed = self._fields.matching(where) if self.views_built.is_set() else None
+        if allowed is None:  # beyond what the in-memory index answers exactly: ask SQLite
+            return self._filtered_top_sql(query, k, where)
+        graph = self._graph
+        matches = len(allowed)
+        k = min(k, matches)
+        if k == 0:
+            return np.empty((1, 0), np.uint64), np.empty((1, 0), np.float32), None
+        documents = max(len(self._fields.live), 1)
+        selectivity = matches / documents
+        if selectivity >= POST_FILTER_MIN:
+            # A common filter: the unfiltered neighbours hold k matches almost always.
+            # Nearest passages, as documents (fewer than ``candidates`` when some are one
+            # document's: then the matches among them may fall short, and the paths below run).
+            candidates = min(graph.live, max(int(k / selectivity * 3) + 10, 40))
+            try:
+                labels, distances = graph.knn(query, candidates)
+            except RuntimeError:
+                pass
+            else:
+                owners, nearest = labels[0], distances[0]
+                if self._docs.split:
+                    owners, nearest = best_per_document(self._docs.owners(owners), nearest)
+                keep = [i for i, label in enumerate(owners.tolist()) if label in allowed][:k]
+                if len(keep) == k:
+                    return owners[None, keep], nearest[None, keep], None
+        # The matching documents' graph labels (their passages') and each one's document.
+        every = np.frombuffer(allowed.to_array(), np.uint32).astype(np.uint64)
+        passages, owners = self._docs.expand(every)
+        if len(passages) <= exact_limit(graph.live):
+            return (*self._exact_in_memory(query, k, passages, owners), None)
+        only: LabelSet = allowed
+        if len(passages) > matches:
+            only = BitMap(passages.tolist()) if int(passages.max()) < 2**32 else set(passages)
+        # hnswlib searches max(ef, k) wide: asking for more neighbours widens this one search
+        # (ef itself is shared by every search of the graph).
+        wide = min(len(passages), max(k, int(self.info.hnsw.ef_search * RESTRICTED_WIDTH)))
+        try:
+            labels, distances = self._graph_top(query, k, only, wide)
+        except RuntimeError:
+            return (*self._exact_in_memory(query, k, passages, owners), None)
+        return labels, distances, None
+
+    def _exact_in_memory(
+        self, queries: np.ndarray, k: int, labels: np.ndarray, owners: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k documents among the graph ``labels`` (of documents ``owners``): the
+        in-memory matrix shortlists, ``MATRIX_CHUNK`` rows at a time, the passages of the
+        documents that can be in it (``vector_matrix.py``), and the float32 vectors of those
+        documents from SQLite rank them."""
+        [query] = queries
+        split = labels is not owners
+        kept = [
+            self._matrix.keep(
+                labels[start : start + MATRIX_CHUNK],
+                query,
+                k,
+                owners[start : start + MATRIX_CHUNK] if split else None,
+            )
+            for start in range(0, len(labels), MATRIX_CHUNK)
+        ]
+        mask = np.concatenate(kept) if len(kept) > 1 else kept[0]
+        labels, owners = labels[mask], owners[mask]
+        if len(kept) > 1:  # the chunks' shortlists, shortlisted together
+            mask = self._matrix.keep(labels, query, k, owners if split else None)
+            labels, owners = labels[mask], owners[mask]
+        return self._exact_top(queries, k, np.unique(owners) if split else labels)
+
+    def _filtered_top_sql(
+        self, query: np.ndarray, k: int, where: dict[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray, dict[int, Hit] | None]:
+        """The path of filters ``field_index.py`` cannot answer exactly: SQLite's matches."""
         graph = self._graph
         candidates = min(graph.live, max(4 * k, 40))
         if candidates:
@@ -171,7 +280,7 @@ class VectorSearch(CollectionState):
         if len(allowed) <= BRUTE_FORCE_MAX:
             return (*self._exact_top(query, k, allowed), None)
         try:
-            labels, distances = self._graph_top(query, k, allowed)
+            labels, distances = self._graph_top(query, k, self._graph_labels(allowed))
         except RuntimeError:
             return (*self._exact_top(query, k, allowed), None)
         return labels, distances, None

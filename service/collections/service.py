@@ -189,6 +189,7 @@ class CollectionService:
         to_embed: list[int] = []
         texts: list[str] = []
         vectors = np.empty((len(documents), info.dim), dtype=np.float32)
+        given = _given_vectors(documents, info.dim)  # all at once when all are well-formed
         for i, doc in enumerate(documents):
             where = f"documents[{i}]"
             if doc.vector is None:
@@ -199,9 +200,11 @@ class CollectionService:
                     )
                 to_embed.append(i)
                 texts.append(doc.text)
-            else:
+            elif given is None:  # some vector is malformed: find it, and say which
                 vectors[i] = index.check_vectors(doc.vector, info.dim, None, f"{where}.vector")[0]
             index.check_metadata(doc.metadata, f"{where}.metadata")
+        if given is not None:
+            vectors[given[0]] = given[1]
         prompt_tokens = 0
         passages: list[index.Passages | None] | None = None
         if to_embed and info.passages is not None:
@@ -501,6 +504,25 @@ def _scores(hit: index.Hit, mode: schemas.Mode) -> schemas.HitScores:
     if mode == "vector":
         return schemas.HitScores(lexical=None, vector=hit.score)
     return schemas.HitScores(lexical=hit.lexical_score, vector=hit.vector_score)
+
+
+def _given_vectors(
+    documents: list[schemas.DocumentIn], dim: int
+) -> tuple[list[int], np.ndarray] | None:
+    """The positions and vectors of the documents that carry one, converted in one call (a
+    per-document conversion was a tenth of an upsert's time); ``None`` when any is not ``dim``
+    finite numbers, so that the caller checks them one by one and names the bad one."""
+    positions = [i for i, doc in enumerate(documents) if doc.vector is not None]
+    if not positions:
+        return positions, np.empty((0, dim), np.float32)
+    rows = [documents[i].vector for i in positions]
+    if any(len(row) != dim for row in rows if row is not None):
+        return None
+    with np.errstate(over="ignore"):
+        array = np.asarray(rows, dtype=np.float32)
+    if not np.isfinite(array).all():
+        return None
+    return positions, array
 
 
 def _parse_where(where: str | None) -> dict[str, Any] | None:

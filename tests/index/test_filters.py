@@ -123,12 +123,19 @@ wheres = st.recursive(
 )
 
 
-@pytest.fixture
-def populated(store: Store, rng: np.random.Generator) -> tuple[Collection, np.ndarray, list[dict]]:
+@pytest.fixture(params=["memory", "sqlite"])
+def populated(
+    request: pytest.FixtureRequest, store: Store, rng: np.random.Generator
+) -> tuple[Collection, np.ndarray, list[dict]]:
+    """A collection whose filters are answered by the in-memory index (``field_index.py``),
+    or by SQLite (as while that index is being built after opening)."""
     col = store.create_collection("f", dim=DIM)
     vectors = rng.normal(size=(N_DOCS, DIM)).astype(np.float32)
     metas = [make_metadata(rng, i) for i in range(N_DOCS)]
     col.upsert([f"d{i}" for i in range(N_DOCS)], vectors, metadatas=metas)
+    assert col.views_built.wait(30)
+    if request.param == "sqlite":
+        col.views_built.clear()
     return col, vectors, metas
 
 
@@ -171,9 +178,12 @@ def test_python_predicate_agrees_with_sql(populated) -> None:
 
 
 def test_filtered_hnsw_path_has_high_recall(populated, rng, monkeypatch) -> None:
-    """With brute force switched off, filtered HNSW still finds the right neighbours."""
+    """With exact search and post-filtering switched off, HNSW restricted to the filter's
+    matches still finds the right neighbours."""
     col, vectors, metas = populated
     monkeypatch.setattr(vector_search, "BRUTE_FORCE_MAX", 0)
+    monkeypatch.setattr(vector_search, "RESTRICTED_US", 0.0)
+    monkeypatch.setattr(vector_search, "POST_FILTER_MIN", 2.0)
     where = {"$or": [{"flag": True}, {"color": "red"}]}
     keep = [i for i, m in enumerate(metas) if matches(m, where)]
     found = total = 0
@@ -190,6 +200,7 @@ def test_exact_search_in_chunks_equals_brute_force(populated, rng, monkeypatch) 
     result is the same top-k."""
     col, vectors, metas = populated
     monkeypatch.setattr(vector_search, "EXACT_CHUNK", 7)
+    monkeypatch.setattr(vector_search, "MATRIX_CHUNK", 7)
     where = {"n": "7"}  # about 40 documents: too few among HNSW's candidates, so exact
     keep = [i for i, m in enumerate(metas) if matches(m, where)]
     assert 20 < len(keep) < 80

@@ -63,6 +63,7 @@ def wait_until(condition: Callable[[], bool]) -> None:
 
 def in_flight_upsert(col: Collection) -> tuple[threading.Thread, list[object]]:
     assert col.lexical_ready(WAIT)  # its builder holds a lease too, until it is done
+    assert col.views_built.wait(WAIT)  # and so does the filter index's
     vector = np.ones((1, col.dim), np.float32)
     thread, outcome = background(lambda: col.upsert(["late"], vector))
     wait_until(lambda: col._leases.held == 1)  # inside the call, waiting on SQLite

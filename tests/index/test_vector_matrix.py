@@ -1,0 +1,62 @@
+"""The float16 matrix's shortlist always holds the exact top k (``index/vector_matrix.py``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from index.graph import exact_top_k
+from index.passage_search import exact_document_top_k
+from index.vector_matrix import VectorMatrix
+
+
+@pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
+def test_the_shortlist_holds_the_exact_top_k(metric, rng: np.random.Generator) -> None:
+    """Near-duplicates (differences below float16's precision) make rounding matter; rows are
+    also replaced and deleted, so reused rows are covered."""
+    dim, n = 32, 3000
+    base = rng.normal(size=(50, dim)).astype(np.float32)
+    vectors = (base[rng.integers(50, size=n)] + rng.normal(size=(n, dim)) * 1e-4).astype(
+        np.float32
+    ) * rng.uniform(0.5, 3.0, size=(n, 1)).astype(np.float32)
+    matrix = VectorMatrix(dim, metric)
+    labels = np.arange(n, dtype=np.uint64)
+    matrix.add(labels[:2000], rng.normal(size=(2000, dim)).astype(np.float32))
+    matrix.remove(labels[:2000])  # their rows are reused below, under new labels
+    labels = labels + 5000
+    matrix.add(labels, vectors)
+    for query in rng.normal(size=(20, dim)).astype(np.float32):
+        subset = labels[rng.random(n) < 0.5]
+        rows = (subset - 5000).astype(np.int64)
+        for k in (1, 10, 100):
+            shortlist = matrix.shortlist(subset, query, k)
+            exact, _ = exact_top_k(metric, query[None], subset, vectors[rows], k)
+            assert set(exact[0].tolist()) <= set(shortlist.tolist())
+            assert len(shortlist) < len(subset)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
+def test_the_document_shortlist_holds_each_top_document_nearest_passage(
+    metric, rng: np.random.Generator
+) -> None:
+    """With owners (passages, issue 12) the top k is of documents at their nearest passage: a
+    document crowding the query with many near passages must not push the others out."""
+    dim, docs = 16, 200
+    counts = rng.integers(1, 12, size=docs)
+    owners = np.repeat(np.arange(docs, dtype=np.uint64) * 100, counts)
+    labels = owners + np.concatenate([np.arange(c) for c in counts]).astype(np.uint64)
+    vectors = rng.normal(size=(len(labels), dim)).astype(np.float32)
+    query = rng.normal(size=dim).astype(np.float32)
+    crowd = owners == owners[0]
+    vectors[crowd] = query + 1e-3 * rng.normal(size=(int(crowd.sum()), dim))
+    matrix = VectorMatrix(dim, metric)
+    matrix.add(labels, vectors)
+    for k in (1, 5, 30):
+        kept = matrix.keep(labels, query, k, owners)
+        exact, _ = exact_document_top_k(metric, query[None], owners, vectors, k)
+        assert len(exact[0]) == k
+        for doc in exact[0].tolist():
+            mine = owners == doc
+            scores = exact_top_k(metric, query[None], labels[mine], vectors[mine], 1)[0][0]
+            assert scores[0] in set(labels[kept].tolist()), (k, doc)
+        assert kept.sum() < len(labels)
