@@ -229,9 +229,9 @@ class Collection(ShardSearch, PassageSearch, Compaction):
             # One graph label per passage (``array`` has a row per passage, documents in
             # order), allocated as ``Documents.upsert`` will: consecutive from ``next_label``.
             graph_labels = np.arange(first, first + len(array), dtype=np.uint64)
-            # Deleted slots are refilled after the commit, one thread (graph.py says why); the
-            # rest is built into the graph, hidden, while the batch commits.
-            reuse = min(self._graph.deleted, len(graph_labels))
+            # Deleted slots (if ``Graph.reusable`` allows any) are refilled after the commit, one
+            # thread; the rest is built into the graph, hidden, while the batch commits.
+            reuse = min(self._graph.reusable, len(graph_labels))
             fresh = graph_labels[reuse:]
             try:
                 (written, terms, words), failure = overlapped(

@@ -1,8 +1,9 @@
 """The in-memory HNSW graph of one collection: a derived, rebuildable view of its documents.
 
 Labels are allocated by the document table, one fresh label per written version of a document,
-in increasing order. Deleted or replaced versions are marked deleted and their slots reused by
-later inserts (``allow_replace_deleted``), so a delete-heavy workload does not grow memory.
+in increasing order. Deleted or replaced versions are marked deleted and stay in the graph as
+tombstones until compaction rebuilds it (``compaction.py``): their slots are not reused, see
+:attr:`Graph.reusable`.
 
 Callers hold ``lock.reading()`` around searches and ``lock.writing()`` around mutations.
 """
@@ -86,8 +87,19 @@ class Graph:
 
     # -- mutations: hold lock.writing() -------------------------------------------------------
 
+    @property
+    def reusable(self) -> int:
+        """Deleted slots an insert may take: none. hnswlib's slot reuse (``replace_deleted``)
+        is unsafe across its insert threads (nmslib/hnswlib#418), and our kill -9 loop showed
+        it unsafe on one thread too: 4 of 36 verifications after replacements found a stored
+        document HNSW could not reach from its own vector (0 of 48 with reuse off). So a
+        replace-heavy collection grows its graph until ``POST /collections/{name}/compact``
+        rebuilds it; the stored vectors and results are right either way."""
+        return 0
+
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
-        """Insert new labels (never ones already present), reusing deleted slots first.
+        """Insert new labels (never ones already present), into deleted slots where
+        :attr:`reusable` allows.
 
         Reusing a deleted slot is not safe across hnswlib's insert threads (its maintainers
         say so in nmslib/hnswlib#418; in our kill -9 tests parallel replacements left a few
@@ -100,7 +112,7 @@ class Graph:
         capacity = self._index.get_max_elements()
         if needed > capacity:
             self._index.resize_index(max(needed, capacity + capacity // 2))
-        reuse = min(self.deleted, len(labels))
+        reuse = min(self.reusable, len(labels))
         if reuse:
             self._index.add_items(
                 vectors[:reuse], labels[:reuse], num_threads=1, replace_deleted=True

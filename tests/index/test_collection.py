@@ -205,14 +205,23 @@ def test_scroll_pages_in_a_stable_id_order(col: Collection, unit_vectors: Vector
         col.scroll(limit=0)
 
 
-def test_deleted_slots_are_reused(col: Collection, unit_vectors: Vectors) -> None:
+def test_deleted_versions_stay_in_the_graph_until_compaction(
+    col: Collection, unit_vectors: Vectors
+) -> None:
+    """Slots are not reused (``Graph.reusable`` says why): replaced and deleted versions stay
+    as tombstones, invisible to searches, until ``compact`` rebuilds the graph."""
     for round_ in range(10):
         col.upsert(ids(200), unit_vectors(200, 8))  # replaces all 200 each round
         if round_ % 2:
             col.delete(ids=ids(100))
-    # 10 rounds wrote 2,000 versions; without slot reuse the graph would hold them all.
-    assert col._graph._index.get_current_count() <= 400
+    assert col._graph._index.get_current_count() == 2_000
     assert col.count() == 100
+    probe = unit_vectors(1, 8)
+    before = [h.id for h in col.query(probe, k=100)[0]]
+    assert sorted(before) == sorted(ids(200)[100:])
+    col.compact()
+    assert col._graph._index.get_current_count() == 100
+    assert sorted(h.id for h in col.query(probe, k=100)[0]) == sorted(before)
 
 
 def test_configure_changes_defaults_durably(tmp_path: Path) -> None:
