@@ -27,9 +27,10 @@ from service.batches.schemas import (
 from service.batches.store import BatchStore, Progress, new_batch_id
 from service.batches.upstream import UpstreamBatches
 from service.embeddings import EmbeddingService, UpstreamClient
-from service.errors import InvalidRequestError, NotFoundError, ServiceError
+from service.errors import InvalidRequestError, NotFoundError
 from service.files import FileStore, OpenAIFile
 from service.jobs import UpstreamFiles
+from service.jobs.refresh import refresh_in_flight
 from service.metrics import Metrics
 from service.settings import Settings
 
@@ -159,19 +160,8 @@ class BatchService:
         records, has_more = await self.store.run(
             lambda: self.store.list_page(limit=limit, after=after)
         )
-        batches = []
-        for record in records:
-            if (
-                record.kind == "upstream"
-                and self.upstream is not None
-                and record.batch.status not in TERMINAL
-            ):
-                try:
-                    batches.append(await self.upstream.refresh(record))
-                    continue
-                except ServiceError as exc:
-                    logger.warning("could not refresh %s: %s", record.batch.id, exc.message)
-            batches.append(record.batch)
+        refresh = self.upstream.refresh if self.upstream is not None else None
+        batches = await refresh_in_flight(records, lambda r: r.batch, refresh, TERMINAL)
         return batches, has_more
 
     async def cancel(self, batch_id: str) -> Batch:

@@ -43,6 +43,7 @@ from service.finetune.schemas import (
 from service.finetune.store import JobStore, new_job_id
 from service.finetune.upstream import UpstreamJobs
 from service.jobs import UpstreamFiles
+from service.jobs.refresh import refresh_in_flight
 from service.metrics import Metrics
 from service.settings import Settings
 
@@ -237,19 +238,8 @@ class FineTuningService:
         records, has_more = await self.store.run(
             lambda: self.store.list_page(limit=limit, after=after, metadata=metadata)
         )
-        jobs = []
-        for record in records:
-            if (
-                record.kind == "upstream"
-                and self.upstream is not None
-                and record.job.status not in TERMINAL
-            ):
-                try:
-                    jobs.append(await self.upstream.refresh(record))
-                    continue
-                except ServiceError as exc:
-                    logger.warning("could not refresh %s: %s", record.job.id, exc.message)
-            jobs.append(record.job)
+        refresh = self.upstream.refresh if self.upstream is not None else None
+        jobs = await refresh_in_flight(records, lambda r: r.job, refresh, TERMINAL)
         return jobs, has_more
 
     async def cancel(self, job_id: str) -> FineTuningJob:
