@@ -52,9 +52,11 @@ class Lexicon:
 
     def __init__(self) -> None:
         self._words: set[str] = set()
-        # anchor -> the words with that anchor (see ``_anchors``), all lengths: a comparison
-        # with a word of the wrong length is rejected at once by rapidfuzz's length check.
-        self._buckets: dict[str, list[str]] = {}
+        # (anchor, length) -> the words of that length with that anchor (see ``_anchors``): a
+        # query word is compared only with the lengths its edit budget reaches, which are a
+        # fraction of an anchor's words (comparing all of them made typo tolerance cost ~0.07
+        # ms per lexical query at 100k documents; now a few hundredths).
+        self._buckets: dict[tuple[str, int], list[str]] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -70,22 +72,24 @@ class Lexicon:
                     self._words.add(word)
                     if len(word) >= ONE_EDIT_FROM - 1:  # shorter ones are no correction
                         for anchor in _anchors(word):
-                            self._buckets.setdefault(anchor, []).append(word)
+                            self._buckets.setdefault((anchor, len(word)), []).append(word)
 
     def near(self, word: str) -> list[tuple[str, int]]:
         """Known words within the edit distance ``word``'s length allows, nearest first."""
         edits = max_edits(word)
         if not edits or word in self._words:
             return []
-        found: dict[str, int] = {}
+        lengths = range(len(word) - edits, len(word) + edits + 1)
+        # Buckets only grow by appends: reading them without the lock is safe.
+        buckets = self._buckets
+        known: list[str] = []
         for anchor in _anchors(word):
-            # Buckets only grow by appends: reading one without the lock is safe.
-            bucket = self._buckets.get(anchor)
-            if bucket:
-                matches = process.extract(
-                    word, bucket, scorer=OSA.distance, score_cutoff=edits, limit=None
-                )
-                found.update((match, int(distance)) for match, distance, _ in matches)
+            for length in lengths:
+                known.extend(buckets.get((anchor, length), ()))
+        if not known:
+            return []
+        matches = process.extract(word, known, scorer=OSA.distance, score_cutoff=edits, limit=None)
+        found = {match: int(distance) for match, distance, _ in matches}
         return sorted(found.items(), key=lambda item: (item[1], item[0]))
 
 
