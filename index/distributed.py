@@ -11,6 +11,7 @@ The front door's side, fanning a query out and merging the answers, is ``sharded
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -100,7 +101,8 @@ class ShardSearch(HybridSearch):
         where = check_where(where)
         out = []
         for terms, query in zip(queries, array, strict=True):
-            found = self._candidates_of(terms, query, n, where, ef, corpus)
+            lexical_side = functools.partial(self._text.search, terms, n, where, corpus)
+            found = self._candidates_of(lexical_side, query, n, where, ef)
             rows = self._docs.by_labels(found.labels.tolist())
             keep = [i for i, label in enumerate(found.labels.tolist()) if label in rows]
             # Text and metadata stay here: the front door fetches them for the k it keeps

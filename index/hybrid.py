@@ -7,7 +7,7 @@ with an in-memory accelerator); fusion rules are in ``fusion.py``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +18,10 @@ from .filters import check_where
 from .fusion import DEFAULT_CANDIDATES, fuse, rank
 from .graph import distances, scores_of
 from .leases import leased
-from .lexical import CorpusStats, LexicalQuery
 from .passage_search import per_document_min
 from .schemas import Hit
-from .textsearch import TextSearch
+from .side_threads import SIDE_THREADS
+from .textsearch import Scored, TextSearch
 from .validation import check_alpha, check_ef, check_k, check_query_texts, check_vectors
 from .vector_search import VectorSearch
 
@@ -145,36 +145,54 @@ class HybridSearch(VectorSearch):
         ef: int | None,
         typo_tolerance: bool,
     ) -> Candidates:
-        return self._candidates_of(self._text.query(text, typo_tolerance), query, n, where, ef)
+        text_search = self._text
+        return self._candidates_of(
+            lambda: text_search.search(text_search.query(text, typo_tolerance), n, where),
+            query,
+            n,
+            where,
+            ef,
+        )
 
     def _candidates_of(
         self,
-        terms: LexicalQuery,
+        lexical_side: Callable[[], Scored],
         query: np.ndarray,
         n: int,
         where: dict[str, Any] | None,
         ef: int | None,
-        corpus: CorpusStats | None = None,
     ) -> Candidates:
-        """:meth:`hybrid_candidates` of analysed ``terms``, BM25 scored with ``corpus``
-        statistics when given (a shard of a sharded collection: ``distributed.py``)."""
-        lexical = self._text.search(terms, n, where, corpus)
-        with self._graph_search(ef):
-            v_labels, v_distances = self._vector_top(query, n, where)
-        # ~100 labels a side: Python sets beat numpy's sorting set operations at this size.
+        """:meth:`hybrid_candidates`, the lexical side's top ``n`` being ``lexical_side()``
+        (a shard of a sharded collection scores with the whole collection's statistics:
+        ``distributed.py``).
+
+        The lexical side, with the stored vectors of its candidates, runs on a side thread
+        while this one searches the graph, when a core is idle (``side_threads.py``);
+        otherwise after it, reading only the vectors the graph search did not give."""
+        pending = SIDE_THREADS.start(lambda: self._lexical_with_vectors(lexical_side))
+        try:
+            with self._graph_search(ef):
+                v_labels, v_distances = self._vector_top(query, n, where)
+        finally:
+            # The side part reads this collection: it ends before the caller's lease does.
+            side = pending.result() if pending is not None else None
         in_vector = set(v_labels.tolist())
-        lexical_labels = lexical.labels.tolist()
-        only_lexical = [label for label in lexical_labels if label not in in_vector]
-        # Their stored vectors: SQLite answers 100 labels ~5x faster than hnswlib's get_items.
+        if side is None:
+            lexical = lexical_side()
+            only_lexical = [label for label in lexical.labels.tolist() if label not in in_vector]
+            owners, m_vectors = self._stored_vectors(only_lexical)
+        else:
+            lexical, owners, m_vectors = side
+            keep = np.fromiter((x not in in_vector for x in owners.tolist()), bool, len(owners))
+            owners, m_vectors = owners[keep], m_vectors[keep]
         # A document split into passages is as near as its nearest passage.
-        owners, m_vectors = self._docs.passage_vectors(np.asarray(only_lexical, np.int64), self.dim)
         m_labels, m_matrix = per_document_min(
             owners, distances(self.info.metric, query[None], m_vectors)
         )
         m_distances = m_matrix[0]
         labels = np.concatenate([v_labels.astype(np.int64), m_labels])
         dists = np.concatenate([v_distances, m_distances]).astype(np.float64)
-        in_lexical = set(lexical_labels)
+        in_lexical = set(lexical.labels.tolist())
         return Candidates(
             labels=labels,
             distances=dists,
@@ -183,6 +201,19 @@ class HybridSearch(VectorSearch):
             from_vector=np.arange(len(labels)) < len(v_labels),
             from_lexical=np.fromiter((x in in_lexical for x in labels.tolist()), bool, len(labels)),
         )
+
+    def _lexical_with_vectors(
+        self, lexical_side: Callable[[], Scored]
+    ) -> tuple[Scored, np.ndarray, np.ndarray]:
+        """The lexical side's result and the stored vectors of all its candidates (which of
+        them the graph search also found is not known yet)."""
+        lexical = lexical_side()
+        return (lexical, *self._stored_vectors(lexical.labels.tolist()))
+
+    def _stored_vectors(self, labels: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """``(owners, vectors)`` of these documents' passages (of those still stored). SQLite
+        answers 100 labels ~5x faster than hnswlib's ``get_items``."""
+        return self._docs.passage_vectors(np.asarray(labels, np.int64), self.dim)
 
 
 @dataclass(frozen=True)
