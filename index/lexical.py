@@ -39,6 +39,14 @@ from .rwlock import ReadWriteLock
 K1 = 1.2
 B = 0.75
 MIN_IDF = 1e-6
+#: A query's scores are summed over its postings alone (sorted with ``np.unique``) unless they
+#: reach a fifth of the slots; then into an array over every slot. A query's postings are
+#: usually a percent or two of a collection (1,350 of 100k for the median WordNet gloss) and an
+#: array over every slot cost 0.5 ms at 100k documents (2.3 ms at 1M) to allocate, fill and scan
+#: with the server's allocator settings (``service/memory.py``: large blocks are fresh
+#: mappings), against 0.02 ms; the two cross at about a fifth (benchmarks/README.md,
+#: "Relevance").
+DENSE_FROM = 5
 #: Dead slots (deleted or replaced documents) kept before compacting, as a share of live ones.
 DEAD_SHARE = 0.25
 MIN_DEAD = 1024
@@ -246,8 +254,9 @@ class LexicalIndex:
             )
 
     def scores(self, query: LexicalQuery, corpus: CorpusStats | None = None) -> Scores:
-        """BM25 of every document for ``query``, as a dense array by slot; ``corpus`` gives
-        the statistics to score with (a whole sharded collection's) instead of this index's."""
+        """BM25 of every document for ``query`` (those with none of its terms score 0);
+        ``corpus`` gives the statistics to score with (a whole sharded collection's) instead of
+        this index's."""
         with self._lock.reading():
             n_slots = len(self._slot_terms)
             n_docs = len(self._label_slot)
@@ -258,7 +267,7 @@ class LexicalIndex:
                 if t in vocab and df[vocab[t]] > 0
             ]
             if not found or not n_docs:
-                return Scores(np.zeros(n_slots), self._slot_label)
+                return Scores.none(self._slot_label)
             slot_parts, weight_parts = [], []
             terms = {vocab[t]: t for t in query.terms if t in vocab}
             norm = None
@@ -282,10 +291,17 @@ class LexicalIndex:
                         weight_parts.append(weight * tf * (K1 + 1) / (tf + norm[slots]))
             all_slots = np.concatenate(slot_parts) if len(slot_parts) > 1 else slot_parts[0]
             weights = np.concatenate(weight_parts) if len(weight_parts) > 1 else weight_parts[0]
-            dense = np.bincount(all_slots, weights=weights, minlength=n_slots)
+            if len(all_slots) * DENSE_FROM > n_slots:
+                dense = np.bincount(all_slots, weights=weights, minlength=n_slots)
+                matched = np.flatnonzero(dense > 0)
+                values = dense[matched]
+            else:
+                matched, where = np.unique(all_slots, return_inverse=True)
+                values = np.bincount(where, weights=weights, minlength=len(matched))
             if n_docs < n_slots:
-                dense[~self._alive] = 0.0
-            return Scores(dense, self._slot_label)
+                alive = self._alive[matched]
+                matched, values = matched[alive], values[alive]
+            return Scores(matched, values, self._slot_label)
 
     def _saturation(self, segment: int, tid: int, slots: np.ndarray, tf: np.ndarray) -> np.ndarray:
         """``tf (k1 + 1) / (tf + k1 (1 - b + b |d| / avgdl))`` of a term's postings, cached
@@ -301,34 +317,37 @@ class LexicalIndex:
 
 
 class Scores:
-    """One query's BM25 over every slot (0 = no query term, or deleted)."""
+    """One query's BM25 scores: the slots of the documents with a query term (ascending) and
+    their scores; every other document scores 0."""
 
-    def __init__(self, dense: np.ndarray, slot_label: np.ndarray) -> None:
-        self.dense = dense
-        self._slot_label = slot_label[: len(dense)]  # ascending: labels only grow
+    def __init__(self, slots: np.ndarray, values: np.ndarray, slot_label: np.ndarray) -> None:
+        positive = values > 0
+        if not positive.all():
+            slots, values = slots[positive], values[positive]
+        self._slots = slots
+        self._values = values
+        self._slot_label = slot_label
+
+    @staticmethod
+    def none(slot_label: np.ndarray) -> Scores:
+        return Scores(np.empty(0, np.int64), np.empty(0, np.float64), slot_label)
 
     def top(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``n`` best matching ``(labels, scores)``, best first, ties to the smaller label.
-
-        Selects among the matching slots only (with stopwords gone, a query matches a small part
-        of a collection): partitioning an array that is mostly zeros is slow (its ties), and
-        ``flatnonzero`` of a boolean mask is ~10x faster than of the floats themselves."""
-        slots = np.flatnonzero(self.dense > 0)
-        return top_n(self._slot_label[slots], self.dense[slots], n)
+        """The ``n`` best matching ``(labels, scores)``, best first, ties to the smaller label."""
+        return top_n(self._slot_label[self._slots], self._values, n)
 
     def matching(self) -> tuple[np.ndarray, np.ndarray]:
         """Every matching ``(labels, scores)``, in label order."""
-        slots = np.flatnonzero(self.dense > 0)
-        return self._slot_label[slots], self.dense[slots]
+        return self._slot_label[self._slots], self._values
 
     def of(self, labels: np.ndarray) -> np.ndarray:
-        """Scores of these labels (0 for those not indexed)."""
-        known = self._slot_label
-        if not len(known):
+        """Scores of these labels (0 for those not indexed or without a query term)."""
+        matched = self._slot_label[self._slots]  # ascending, as slots and labels both are
+        if not len(matched):
             return np.zeros(len(labels), np.float64)
         labels = labels.astype(np.int64)
-        slots = np.minimum(np.searchsorted(known, labels), len(known) - 1)
-        return np.where(known[slots] == labels, self.dense[slots], 0.0)
+        at = np.minimum(np.searchsorted(matched, labels), len(matched) - 1)
+        return np.where(matched[at] == labels, self._values[at], 0.0)
 
 
 def top_n(labels: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import Collection, HnswParams, LexicalSettings, Store
+from index import Collection, HnswParams, LexicalSettings, Store, lexical
 from index.analysis import Analyzer
 from index.documents import LEXICAL_TABLE
 from index.lexical import LexicalIndex, LexicalQuery, match_expression
@@ -106,6 +106,14 @@ def col(store: Store, path: str, analyzer: Analyzer) -> Collection:
     return use(col, path)
 
 
+@pytest.fixture(params=["postings", "dense"])
+def accumulation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways of summing a query's scores (``lexical.DENSE_FROM``): over its postings alone,
+    or into an array over every slot."""
+    monkeypatch.setattr(lexical, "DENSE_FROM", 0 if request.param == "postings" else 10**9)
+    return str(request.param)
+
+
 def ranked(col: Collection, query: str, **kwargs: object) -> list[tuple[str, float]]:
     [hits] = col.search_text([query], k=20, **kwargs)  # type: ignore[arg-type]
     return [(h.id, h.score) for h in hits]
@@ -121,6 +129,7 @@ def test_fts5_terms() -> None:
     "query",
     ["cat", "the cat sat", "cats dogs sea", "SEA sea deep", "sun moon stars and", "dog DOGS dogs"],
 )
+@pytest.mark.usefixtures("accumulation")
 def test_scores_equal_a_hand_computed_bm25(col: Collection, analyzer: Analyzer, query: str) -> None:
     expected = reference_bm25(CORPUS, query, analyzer)  # type: ignore[arg-type]
     got = ranked(col, query, typo_tolerance=False)
@@ -261,6 +270,7 @@ def test_writes_go_on_while_the_accelerator_builds(tmp_path: Path) -> None:
             assert dict(fast) == pytest.approx(dict(slow))
 
 
+@pytest.mark.usefixtures("accumulation")
 def test_accelerator_compacts_dead_slots(rng: np.random.Generator) -> None:
     words = [f"w{i}" for i in range(50)]
     make: Callable[[], str] = lambda: " ".join(rng.choice(words, size=8))  # noqa: E731
