@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
@@ -31,6 +32,10 @@ class Pending(Generic[T]):
 
     def result(self) -> T:
         return self._future.result()
+
+    def wait(self) -> None:
+        """Wait for the part to end, whether it failed or not."""
+        futures.wait([self._future])
 
 
 class SideThreads:
