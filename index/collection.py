@@ -39,6 +39,7 @@ from .errors import (
 from .field_index import FieldIndex
 from .filters import check_where
 from .graph import Graph
+from .graph_rebuild import GraphRebuild
 from .leases import Leases, leased
 from .overlap import overlapped
 from .passage_search import PassageSearch
@@ -73,7 +74,7 @@ _NONE = np.empty(0, np.uint64)
 MAX_SCROLL = 10_000
 
 
-class Collection(ShardSearch, PassageSearch, Compaction):
+class Collection(ShardSearch, PassageSearch, Compaction, GraphRebuild):
     """Handle on one collection; get it from :class:`index.Store`, do not construct it.
 
     Searching is inherited: vector search from ``vector_search.py``, lexical and hybrid
@@ -442,6 +443,8 @@ class Collection(ShardSearch, PassageSearch, Compaction):
 
     def _after_write(self, changed: int) -> None:
         self._unsnapshotted += changed
+        if self._rebuild_due() or self._rebuilding:
+            return  # the rebuild snapshots its new graph; until then tombstones are kept
         if self._unsnapshotted >= max(self._snapshot_every, self._graph.live // 5):
             self._snapshot()
 
@@ -453,6 +456,7 @@ class Collection(ShardSearch, PassageSearch, Compaction):
                 seq, self._graph.applied_max_label, self._graph.deleted, self._graph.save
             )
         self._docs.prune_tombstones(seq)
+        self._pruned_through = seq
         self._unsnapshotted = 0
         log.info(
             "collection %s: snapshot at seq %d in %.3f s",

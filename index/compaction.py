@@ -1,11 +1,13 @@
 """Giving a collection's deleted space back to the operating system.
 
 Deleting documents frees their space *for reuse*: SQLite keeps freed pages for later inserts,
-and the graph reuses deleted slots, so a collection that is deleted from and written to again
-does not grow. The files do not shrink by themselves, though (issue 10: deleting every document
-reclaimed nothing until the collection was dropped). :meth:`Compaction.compact` does that, on
-request (``POST /collections/{name}/compact``), not on a threshold: it rewrites everything, which
-is worth it only after large deletions, and the operator knows when those happened.
+and the graph, which keeps deleted versions as tombstones, rebuilds itself once they outnumber
+the live documents (``graph_rebuild.py``); so a collection that is deleted from and written to
+again does not grow without end. The files do not shrink by themselves, though (issue 10:
+deleting every document reclaimed nothing until the collection was dropped).
+:meth:`Compaction.compact` does that, on request (``POST /collections/{name}/compact``), not on
+a threshold: it rewrites everything, which is worth it only after large deletions, and the
+operator knows when those happened.
 
 Compacting holds the collection's write lock (writes wait; searches go on, on the old graph
 until the new one replaces it):

@@ -95,7 +95,8 @@ _LEXICAL_SCHEMA = f"CREATE VIRTUAL TABLE {LEXICAL_TABLE} USING fts5(terms, token
 _LEXICON_SCHEMA = "CREATE TABLE IF NOT EXISTS lexicon (word TEXT PRIMARY KEY) WITHOUT ROWID"
 
 _encode = msgspec.json.Encoder().encode
-_LABELS = "SELECT value FROM json_each(?)"  # a JSON list of labels: ``json_list``
+_LABELS = "SELECT value FROM json_each(?)"
+_NO_LABEL_ABOVE = 2**63 - 1  # SQLite's largest integer  # a JSON list of labels: ``json_list``
 _decode_metadata = msgspec.json.Decoder(dict[str, Any]).decode
 _info_decoder = msgspec.json.Decoder(CollectionInfo)
 
@@ -429,9 +430,11 @@ class Documents:
         with self._reader(cached=cached) as conn:
             return [_record(row) for row in conn.execute(sql, params)]
 
-    def changes_after(self, seq: int, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def changes_after(
+        self, seq: int, batch: int = 4096, *, before_label: int | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """``(labels, vectors)`` of the live graph labels (documents' and their passages')
-        written after ``seq``, in label order.
+        written after ``seq``, in label order; only labels below ``before_label`` if given.
 
         Labels only grow, batch after batch, and a document's passages follow its own label;
         so what was written after ``seq`` is every stored vector from the smallest label of a
@@ -446,8 +449,9 @@ class Documents:
             last = first - 1
             while True:
                 rows = conn.execute(
-                    "SELECT label, vector FROM vectors WHERE label > ? ORDER BY label LIMIT ?",
-                    (last, batch),
+                    "SELECT label, vector FROM vectors WHERE label > ? AND label < ?"
+                    " ORDER BY label LIMIT ?",
+                    (last, _NO_LABEL_ABOVE if before_label is None else before_label, batch),
                 ).fetchall()
                 if not rows:
                     return

@@ -2,7 +2,8 @@
 
 Labels are allocated by the document table, one fresh label per written version of a document,
 in increasing order. Deleted or replaced versions are marked deleted and stay in the graph as
-tombstones until compaction rebuilds it (``compaction.py``): their slots are not reused, see
+tombstones until the graph is rebuilt, by itself once they outnumber the live documents
+(``graph_rebuild.py``) or on request (``compaction.py``): their slots are not reused, see
 :attr:`Graph.reusable`.
 
 Callers hold ``lock.reading()`` around searches and ``lock.writing()`` around mutations.
@@ -93,8 +94,9 @@ class Graph:
         is unsafe across its insert threads (nmslib/hnswlib#418), and our kill -9 loop showed
         it unsafe on one thread too: 4 of 36 verifications after replacements found a stored
         document HNSW could not reach from its own vector (0 of 48 with reuse off). So a
-        replace-heavy collection grows its graph until ``POST /collections/{name}/compact``
-        rebuilds it; the stored vectors and results are right either way."""
+        replace-heavy collection grows its graph until it is rebuilt (``graph_rebuild.py``,
+        or ``POST /collections/{name}/compact``); the stored vectors and results are right
+        either way."""
         return 0
 
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:

@@ -9,7 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from index import Collection, InvalidArgumentError, LexicalSettings, SearchDefaults, Store
+from index import (
+    Collection,
+    InvalidArgumentError,
+    LexicalSettings,
+    SearchDefaults,
+    Store,
+    graph_rebuild,
+)
 
 Vectors = Callable[[int, int], np.ndarray]
 
@@ -206,10 +213,12 @@ def test_scroll_pages_in_a_stable_id_order(col: Collection, unit_vectors: Vector
 
 
 def test_deleted_versions_stay_in_the_graph_until_compaction(
-    col: Collection, unit_vectors: Vectors
+    col: Collection, unit_vectors: Vectors, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Slots are not reused (``Graph.reusable`` says why): replaced and deleted versions stay
-    as tombstones, invisible to searches, until ``compact`` rebuilds the graph."""
+    as tombstones, invisible to searches, until ``compact`` rebuilds the graph (or, past a
+    threshold set out of reach here, the graph rebuilds itself: ``test_graph_rebuild.py``)."""
+    monkeypatch.setattr(graph_rebuild, "REBUILD_FROM", 10**9)
     for round_ in range(10):
         col.upsert(ids(200), unit_vectors(200, 8))  # replaces all 200 each round
         if round_ % 2:
