@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -10,11 +12,13 @@ from index.passage_search import exact_document_top_k
 from index.vector_matrix import VectorMatrix
 
 
+@pytest.mark.parametrize("dim", [32, 256], ids=["one-scratch-chunk", "several"])
 @pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
-def test_the_shortlist_holds_the_exact_top_k(metric, rng: np.random.Generator) -> None:
+def test_the_shortlist_holds_the_exact_top_k(metric, dim: int, rng: np.random.Generator) -> None:
     """Near-duplicates (differences below float16's precision) make rounding matter; rows are
-    also replaced and deleted, so reused rows are covered."""
-    dim, n = 32, 3000
+    also replaced and deleted, so reused rows are covered. At 256 dimensions a search goes
+    through several of a thread's scratch buffers' worth of rows."""
+    n = 3000
     base = rng.normal(size=(50, dim)).astype(np.float32)
     vectors = (base[rng.integers(50, size=n)] + rng.normal(size=(n, dim)) * 1e-4).astype(
         np.float32
@@ -60,3 +64,17 @@ def test_the_document_shortlist_holds_each_top_document_nearest_passage(
             scores = exact_top_k(metric, query[None], labels[mine], vectors[mine], 1)[0][0]
             assert scores[0] in set(labels[kept].tolist()), (k, doc)
         assert kept.sum() < len(labels)
+
+
+def test_threads_scoring_at_once_each_get_their_own_answer(rng: np.random.Generator) -> None:
+    """Scratch buffers are per thread: concurrent shortlists equal the ones made alone."""
+    dim, n = 256, 4000
+    matrix = VectorMatrix(dim, "cosine")
+    labels = np.arange(n, dtype=np.uint64)
+    matrix.add(labels, rng.normal(size=(n, dim)).astype(np.float32))
+    queries = rng.normal(size=(16, dim)).astype(np.float32)
+    alone = [matrix.shortlist(labels, q, 10).tolist() for q in queries]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(5):
+            together = list(pool.map(lambda q: matrix.shortlist(labels, q, 10).tolist(), queries))
+            assert together == alone
