@@ -36,6 +36,7 @@ from service.embeddings.upstream import retry_after_seconds
 from service.errors import ServiceError, UpstreamError, UpstreamTimeoutError
 from service.metrics import Metrics
 from service.proxy.headers import client_response_headers, upstream_request_headers
+from service.proxy.network import ForwardingTransport
 from service.proxy.relay import UNTYPED, relay
 from service.proxy.usage import EventUsage, count_usage, peek_request, usage_of
 from service.settings import Settings
@@ -73,7 +74,7 @@ def open_client(settings: Settings) -> httpx.AsyncHTTPTransport:
     slots. The environment's proxy is looked up once here rather than per request."""
     base = (settings.upstream_url or "").rstrip("/")
     proxy = environment_proxy(base)
-    return httpx.AsyncHTTPTransport(
+    return ForwardingTransport(
         limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
         proxy=httpx.Proxy(proxy) if proxy else None,
     )
