@@ -183,8 +183,8 @@ class _Stream(asyncio.Protocol, httpcore.AsyncNetworkStream):
             # Anything received on an idle keep-alive connection, or its end, means the server
             # is done with it; reading never stops on an idle connection, so the protocol knows.
             return bool(self._received) or self._eof
-        if self.transport is None:
-            return None
+        if self.transport is None or self._closed:
+            return None  # (asyncio's TLS transport fails on the question once it is closed)
         if info == "ssl_object":
             return self.transport.get_extra_info("ssl_object")
         if info == "client_addr":
