@@ -144,19 +144,24 @@ class Forwarder:
         except ServiceError as exc:
             self._metrics.forwarded_requests.inc(route=route, status=str(exc.status), model=model)
             raise
-        self._metrics.forwarded_latency.observe(time.perf_counter() - started, route=route)
+        waited = time.perf_counter() - started  # the upstream's latency: until its headers
         status = response.status_code
         headers_out = client_response_headers(response.headers.raw)
         answer_type = response.headers.get("content-type", "")
         length = response.headers.get("content-length", "")
         small = length.isdigit() and int(length) <= BUFFER_LIMIT
 
+        # The metrics are written once the answer is over, not before the first byte goes back.
         def counted(usage: tuple[int, int] | None) -> None:
+            self._metrics.forwarded_latency.observe(waited, route=route)
             self._metrics.forwarded_requests.inc(route=route, status=str(status), model=model)
             if 200 <= status < 300:
                 count_usage(self._metrics, model, usage)
 
-        chunks = response.aiter_bytes()
+        # As they came when they need no decoding (httpx's decoder and chunker are two more
+        # layers per chunk); httpx never asks for an encoding, but an upstream may send one.
+        encoded = "content-encoding" in response.headers
+        chunks = response.aiter_bytes() if encoded else response.aiter_raw()
         if "text/event-stream" not in answer_type and ("json" in answer_type or small):
             head: list[bytes] = []
             read = 0
@@ -176,6 +181,7 @@ class Forwarder:
             except httpx.TransportError as exc:
                 await response.aclose()
                 error = _broken(exc)
+                self._metrics.forwarded_latency.observe(waited, route=route)
                 self._metrics.forwarded_requests.inc(
                     route=route, status=str(error.status), model=model
                 )
