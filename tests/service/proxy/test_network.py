@@ -111,6 +111,31 @@ def test_connections_go_through_the_asyncio_backend_and_are_reused(
 
 
 @pytest.mark.parametrize("run", LOOPS)
+def test_through_an_http_proxy(run: Callable[[Coroutine[Any, Any, None]], None]) -> None:
+    """``HTTP_PROXY``'s pool (httpcore's proxy class) connects through this backend too."""
+    seen: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head, body = await read_request(reader)
+        seen.append(head.split(b"\r\n")[0])
+        writer.write(answer(b"proxied " + body))
+        await writer.drain()
+
+    async def main() -> None:
+        async with serving(proxy) as url:
+            pool = ForwardingTransport(limits=httpx.Limits(), proxy=httpx.Proxy(url))
+            response, content = await post(pool, "http://upstream.invalid/v1/x", b"hi")
+            assert content == b"proxied hi"
+            assert type(response.extensions["network_stream"]).__module__ == (
+                "service.proxy.network"
+            )
+            await pool.aclose()
+
+    run(main())
+    assert seen == [b"POST http://upstream.invalid/v1/x HTTP/1.1"]
+
+
+@pytest.mark.parametrize("run", LOOPS)
 def test_a_request_leaves_in_one_segment(
     run: Callable[[Coroutine[Any, Any, None]], None],
 ) -> None:
