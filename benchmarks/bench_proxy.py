@@ -7,7 +7,9 @@ The scripted fake upstream (``service.testing.FaultUpstream``) runs in its own p
 client calls it directly and through semsearch, in alternating turns so both see the same
 machine load, over keep-alive connections, one request at a time:
 
-- a non-streamed ``POST /v1/chat/completions``: latency p50/p99, each way;
+- a non-streamed ``POST /v1/chat/completions``: latency p50/p99, each way; and (``wire``
+  client only) the same after the client paused 2 ms before each request (``after_idle``),
+  which shows what idling alone costs, streaming or not;
 - a streamed one (``"stream": true``): time to the first event, each way, with the upstream's
   events 2 ms apart (``paced``: every process on the path idles between events, as with a real
   model, and pays a wake-up per hop on the next request) and back to back (``back_to_back``).
@@ -40,6 +42,8 @@ import numpy as np
 from service.testing import ServerProcess, clean_env
 
 ROOT = Path(__file__).resolve().parents[1]
+# The client's pause before each ``after_idle`` request (seconds): the paced stream's gap.
+IDLE = 0.002
 CHAT = {"model": "gpt-bench", "messages": [{"role": "user", "content": "say something short"}]}
 UPSTREAM = """
 import sys, time
@@ -97,6 +101,11 @@ class Wire:
 
 def wire_plain(connection: Wire, _: httpx.Client) -> float:
     return connection.post(json.dumps(CHAT).encode(), first=False)
+
+
+def wire_plain_after_idle(connection: Wire, http: httpx.Client) -> float:
+    time.sleep(IDLE)  # not timed: every process on the path goes idle, as between paced events
+    return wire_plain(connection, http)
 
 
 def wire_first(connection: Wire, _: httpx.Client, delay: str) -> float:
@@ -171,6 +180,10 @@ def main() -> int:
                     ("httpx", httpx_plain, httpx_first),
                 ):
                     report[f"{client}_chat_completion"] = turns(plain, direct, proxied, args.rounds)
+                    if client == "wire":
+                        report["wire_chat_completion_after_idle"] = turns(
+                            wire_plain_after_idle, direct, proxied, args.stream_rounds
+                        )
                     for pace, delay in (("paced", "0.002"), ("back_to_back", "0")):
                         report[f"{client}_stream_first_event_{pace}"] = turns(
                             functools.partial(first, delay=delay),
