@@ -40,6 +40,7 @@ from .field_index import FieldIndex
 from .filters import check_where
 from .graph import Graph
 from .leases import Leases, leased
+from .memory import release_free_memory
 from .overlap import overlapped
 from .passage_search import PassageSearch
 from .rwlock import ReadWriteLock
@@ -161,6 +162,7 @@ class Collection(ShardSearch, PassageSearch, Compaction):
                 with self._graph_lock.writing():
                     self._fields, self._matrix = fields, matrix
                     self.views_built.set()
+            release_free_memory()  # the vectors read back from SQLite (``memory.py``)
         except IndexStoreError:  # closed before the thread ran
             return
         except Exception:
@@ -171,7 +173,9 @@ class Collection(ShardSearch, PassageSearch, Compaction):
         ``vector_matrix.py``); like the graph, derived and rebuilt on every open."""
         started = time.perf_counter()
         fields = FieldIndex.build(self._docs.live_labels(), self._docs.field_rows())
-        matrix = VectorMatrix(self.info.dim, self.info.metric)
+        # Sized for every stored vector at once: growing by half as rows arrive left up to a
+        # third of the matrix unused (69 MiB for 49 at 100,000 vectors).
+        matrix = VectorMatrix(self.info.dim, self.info.metric, self._docs.vector_count())
         for labels, vectors in self._docs.changes_after(-1):
             matrix.add(labels, vectors)
         log.info(
