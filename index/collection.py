@@ -458,6 +458,7 @@ class Collection(ShardSearch, PassageSearch, Compaction):
             )
         self._docs.prune_tombstones(seq)
         self._unsnapshotted = 0
+        release_free_memory()  # what the batches since the last snapshot left (``memory.py``)
         log.info(
             "collection %s: snapshot at seq %d in %.3f s",
             self.name,

@@ -5,8 +5,10 @@ Opening a collection reads every stored vector back from SQLite (the float16 mat
 short-lived buffers that glibc's ``malloc`` keeps after they are freed, fragmented between
 long-lived objects, so the server's resident memory stays that much higher for good (49 MiB of
 ~470 MiB at 100,000 documents, ``benchmarks/README.md``, "One node at its limits").
-``malloc_trim(0)`` returns the free pages. Other C libraries (musl, macOS) have no such call:
-there this does nothing.
+Ingest leaves the same kind of garbage (decoded request bodies, batches' copies). So
+``malloc_trim(0)`` returns the free pages once the views are built and after each graph snapshot
+(rare: a fifth of the collection written since the last one; the snapshot itself takes far
+longer). Other C libraries (musl, macOS) have no such call: there this does nothing.
 """
 
 from __future__ import annotations
