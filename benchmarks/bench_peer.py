@@ -95,6 +95,12 @@ def dir_mib(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
 
+def dir_files(path: Path) -> dict[str, int]:
+    """Bytes of each file in the data directory, largest first (where the disk goes)."""
+    sizes = {str(f.relative_to(path)): f.stat().st_size for f in path.rglob("*") if f.is_file()}
+    return dict(sorted(sizes.items(), key=lambda item: -item[1]))
+
+
 class Peer:
     """One server under test: how to create its collection, ingest, query."""
 
@@ -418,6 +424,7 @@ def main() -> None:
             results = measure(peers, args, data)
         for name, data_dir in data_dirs.items():  # after a clean shutdown
             results[name]["disk_mib"] = dir_mib(data_dir)
+            results[name]["files"] = dir_files(data_dir)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     load = os.getloadavg()

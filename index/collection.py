@@ -41,6 +41,7 @@ from .filters import check_where
 from .graph import Graph
 from .graph_rebuild import GraphRebuild
 from .leases import Leases, leased
+from .memory import release_free_memory
 from .overlap import overlapped
 from .passage_search import PassageSearch
 from .rwlock import ReadWriteLock
@@ -162,6 +163,7 @@ class Collection(ShardSearch, PassageSearch, Compaction, GraphRebuild):
                 with self._graph_lock.writing():
                     self._fields, self._matrix = fields, matrix
                     self.views_built.set()
+            release_free_memory()  # the vectors read back from SQLite (``memory.py``)
         except IndexStoreError:  # closed before the thread ran
             return
         except Exception:
@@ -172,7 +174,9 @@ class Collection(ShardSearch, PassageSearch, Compaction, GraphRebuild):
         ``vector_matrix.py``); like the graph, derived and rebuilt on every open."""
         started = time.perf_counter()
         fields = FieldIndex.build(self._docs.live_labels(), self._docs.field_rows())
-        matrix = VectorMatrix(self.info.dim, self.info.metric)
+        # Sized for every stored vector at once: growing by half as rows arrive left up to a
+        # third of the matrix unused (69 MiB for 49 at 100,000 vectors).
+        matrix = VectorMatrix(self.info.dim, self.info.metric, self._docs.vector_count())
         for labels, vectors in self._docs.changes_after(-1):
             matrix.add(labels, vectors)
         log.info(
@@ -458,6 +462,7 @@ class Collection(ShardSearch, PassageSearch, Compaction, GraphRebuild):
         self._docs.prune_tombstones(seq)
         self._pruned_through = seq
         self._unsnapshotted = 0
+        release_free_memory()  # what the batches since the last snapshot left (``memory.py``)
         log.info(
             "collection %s: snapshot at seq %d in %.3f s",
             self.name,

@@ -30,11 +30,12 @@ _ROUNDOFF = 2.0**-11 * 1.01
 
 
 class VectorMatrix:
-    def __init__(self, dim: int, metric: Metric) -> None:
+    def __init__(self, dim: int, metric: Metric, capacity: int = 0) -> None:
+        """``capacity``: rows to allocate up front (the vectors about to be added)."""
         self.dim = dim
         self.metric = metric
-        self._rows = np.empty((0, dim), np.float16)
-        self._norms = np.empty(0, np.float32)  # of the vectors as given (1 for cosine rows)
+        self._rows = np.empty((capacity, dim), np.float16)
+        self._norms = np.empty(capacity, np.float32)  # of the vectors as given (1 for cosine)
         self._row_of = np.full(0, -1, np.int32)
         self._free: list[int] = []
         self._used = 0  # rows below this have been handed out

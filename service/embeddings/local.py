@@ -65,6 +65,15 @@ def _package_dir() -> Path:
     return Path(spec.origin).parent
 
 
+def model_files() -> tuple[Path, Path]:
+    """``(tokenizer, weights)``: the files inside the ``wordllama`` wheel the model is read from."""
+    root = _package_dir()
+    return (
+        root / "tokenizers/l2_supercat_tokenizer_config.json",
+        root / f"weights/l2_supercat_{NATIVE_DIMENSIONS}.safetensors",
+    )
+
+
 class LocalModel:
     """WordLlama inference. Thread-safe (read-only arrays); call it off the event loop."""
 
@@ -80,9 +89,8 @@ class LocalModel:
     @classmethod
     def load(cls) -> LocalModel:
         """Read the weights and tokenizer shipped inside the ``wordllama`` wheel (~0.2 s)."""
-        root = _package_dir()
-        tokenizer = Tokenizer.from_file(str(root / "tokenizers/l2_supercat_tokenizer_config.json"))
-        weights = root / f"weights/l2_supercat_{NATIVE_DIMENSIONS}.safetensors"
+        tokenizer_file, weights = model_files()
+        tokenizer = Tokenizer.from_file(str(tokenizer_file))
         with safe_open(str(weights), framework="np") as f:
             embedding = f.get_tensor("embedding.weight")
         return cls(embedding, tokenizer)

@@ -18,7 +18,7 @@ from typing import Protocol, cast
 import numpy as np
 
 from service.embeddings import local
-from service.embeddings.local import LocalModel
+from service.embeddings.lazy import LazyLocalModel
 from service.embeddings.types import Inputs, ModelInfo
 from service.errors import ModelNotFoundError
 
@@ -57,7 +57,7 @@ class LocalProvider:
 
     cacheable = False
 
-    def __init__(self, model: LocalModel, executor: Executor) -> None:
+    def __init__(self, model: LazyLocalModel, executor: Executor) -> None:
         self.model = model
         self._executor = executor
 
@@ -65,18 +65,20 @@ class LocalProvider:
         self, model: ModelInfo, inputs: Inputs, dimensions: int | None
     ) -> tuple[np.ndarray, list[int]]:
         local.check_dimensions(dimensions)
-        if len(inputs) == 1 and isinstance(inputs[0], str) and len(inputs[0]) <= INLINE_MAX_CHARS:
+        inline = len(inputs) == 1 and isinstance(inputs[0], str)
+        if inline and len(inputs[0]) <= INLINE_MAX_CHARS and self.model.loaded:
             return self._embed_sync(inputs, dimensions)
-        loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()  # the first use loads the model: never on the loop
         return await loop.run_in_executor(self._executor, self._embed_sync, inputs, dimensions)
 
     def _embed_sync(self, inputs: Inputs, dimensions: int | None) -> tuple[np.ndarray, list[int]]:
+        model = self.model.get()
         if inputs and isinstance(inputs[0], list):
             arrays = inputs
             local.check_lengths([len(ids) for ids in arrays])
-            vectors, _ = self.model.embed(self.model.decode(arrays), dimensions)
+            vectors, _ = model.embed(model.decode(arrays), dimensions)
             return vectors, [len(ids) for ids in arrays]  # usage counts the tokens sent
-        return self.model.embed(cast("list[str]", inputs), dimensions)
+        return model.embed(cast("list[str]", inputs), dimensions)
 
 
 class UpstreamProvider:

@@ -23,7 +23,8 @@ import httpx
 import numpy as np
 
 from service.embeddings.cache import EmbeddingCache, make_key
-from service.embeddings.local import LocalModel
+from service.embeddings.lazy import LazyLocalModel
+from service.embeddings.local import INFO as LOCAL_INFO
 from service.embeddings.router import (
     LocalProvider,
     ModelRouter,
@@ -53,7 +54,7 @@ class EmbeddingService:
         *,
         cache: EmbeddingCache | None = None,
         metrics: Metrics | None = None,
-        local_model: LocalModel | None = None,
+        local_model: LazyLocalModel | None = None,
     ) -> None:
         self.router = router
         self.providers = providers
@@ -68,17 +69,18 @@ class EmbeddingService:
     async def open(
         cls, settings: Settings, http: httpx.AsyncClient | None, metrics: Metrics
     ) -> EmbeddingService:
-        """Load the local model and open the cache (both off the loop); wire the upstream."""
+        """Open the cache (off the loop) and wire the upstream. The local model is loaded on
+        first use (``lazy.py``): a server fed vectors never holds it."""
         loop = asyncio.get_running_loop()
         model_threads = ThreadPoolExecutor(2, thread_name_prefix="wordllama")
-        model = await loop.run_in_executor(model_threads, LocalModel.load)
+        model = LazyLocalModel()
         providers: dict[str, Provider] = {"local": LocalProvider(model, model_threads)}
         if settings.upstream_url is not None:
             if http is None:
                 raise ValueError("an upstream is configured but no HTTP client was given")
             providers["upstream"] = UpstreamProvider(UpstreamClient(http, settings, metrics))
         router = ModelRouter(
-            [model.info],
+            [LOCAL_INFO],
             upstream=settings.upstream_url is not None,
             upstream_models=settings.upstream_models,
         )
@@ -105,11 +107,12 @@ class EmbeddingService:
         return self.router.list_models()
 
     def count_tokens(self, model: str, texts: list[str]) -> list[int] | None:
-        """Token counts by the local tokenizer; ``None`` when the model is not local."""
+        """Token counts by the local tokenizer; ``None`` when the model is not local. Loads
+        the model on first use: call it off the event loop."""
         info = self.resolve(model)
         if info.provider != "local" or self._local_model is None:
             return None
-        return self._local_model.count_tokens(texts)
+        return self._local_model.get().count_tokens(texts)
 
     async def embed(self, model: str, inputs: Inputs, dimensions: int | None = None) -> EmbedResult:
         """Embed ``inputs`` (texts or token arrays) in order. Never blocks the event loop."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import platform
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from index.graph import exact_top_k
+from index.memory import release_free_memory
 from index.passage_search import exact_document_top_k
 from index.vector_matrix import VectorMatrix
 
@@ -78,3 +80,25 @@ def test_threads_scoring_at_once_each_get_their_own_answer(rng: np.random.Genera
         for _ in range(5):
             together = list(pool.map(lambda q: matrix.shortlist(labels, q, 10).tolist(), queries))
             assert together == alone
+
+
+def test_a_matrix_sized_up_front_holds_exactly_its_rows_and_still_grows(
+    rng: np.random.Generator,
+) -> None:
+    """Opening a collection sizes the matrix for every stored vector (growing by half as rows
+    arrived left up to a third of it unused); adding beyond that size still works."""
+    dim, n = 16, 1000
+    vectors = rng.normal(size=(n + 10, dim)).astype(np.float32)
+    matrix = VectorMatrix(dim, "ip", n)
+    labels = np.arange(n + 10, dtype=np.uint64)
+    matrix.add(labels[:n], vectors[:n])
+    assert matrix._rows.shape == (n, dim)  # not grown: no unused rows
+    matrix.add(labels[n:], vectors[n:])
+    query = rng.normal(size=dim).astype(np.float32)
+    exact, _ = exact_top_k("ip", query[None], labels, vectors, 5)
+    assert set(exact[0].tolist()) <= set(matrix.shortlist(labels, query, 5).tolist())
+
+
+def test_free_memory_goes_back_to_the_system_on_glibc() -> None:
+    released = release_free_memory()
+    assert released == (platform.libc_ver()[0] == "glibc")

@@ -60,3 +60,37 @@ def test_facade(tmp_path: Path, fault_upstream: FaultUpstream) -> None:
             await http.aclose()
 
     asyncio.run(run())
+
+
+def test_local_model_is_loaded_on_first_use_only(tmp_path: Path) -> None:
+    """A server fed vectors never embeds locally: opening the service must not load the model
+    (45 MiB resident); the first local embedding (a short one, which would otherwise run on the
+    event loop) loads it off the loop, once, for every concurrent caller."""
+
+    async def run() -> None:
+        settings = Settings.load({"data_dir": str(tmp_path)}, {})
+        service = await EmbeddingService.open(settings, None, Metrics())
+        try:
+            lazy = service._local_model
+            assert lazy is not None
+
+            def loaded() -> bool:
+                assert lazy is not None
+                return lazy.loaded
+
+            assert not loaded()
+            assert service.resolve(LOCAL_MODEL_ID).native_dimensions == 256
+            assert not loaded()  # listing and resolving models does not need it
+            results = await asyncio.gather(
+                *(service.embed(LOCAL_MODEL_ID, ["hello world"]) for _ in range(8))
+            )
+            assert loaded()
+            first = lazy.get()
+            assert all(np.array_equal(r.vectors, results[0].vectors) for r in results)
+            direct, _ = first.embed(["hello world"])
+            np.testing.assert_array_equal(results[0].vectors, direct)
+            assert lazy.get() is first
+        finally:
+            await service.aclose()
+
+    asyncio.run(run())
