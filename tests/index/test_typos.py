@@ -37,6 +37,35 @@ def test_lexicon_finds_words_within_the_budget_nearest_first() -> None:
     assert lexicon.near("protein") == []  # known words are not corrected
 
 
+def single_edits(word: str, letters: str = "az") -> set[str]:
+    """Every word one insert, delete, substitution or swap of neighbours away (``letters``
+    inserted or substituted)."""
+    found = set()
+    for i in range(len(word) + 1):
+        for c in letters:
+            found.add(word[:i] + c + word[i:])
+    for i in range(len(word)):
+        found.add(word[:i] + word[i + 1 :])
+        for c in letters:
+            found.add(word[:i] + c + word[i + 1 :])
+        if i + 1 < len(word):
+            found.add(word[:i] + word[i + 1] + word[i] + word[i + 2 :])
+    found.discard(word)
+    return found
+
+
+def test_every_single_edit_of_a_word_finds_it() -> None:
+    """The four anchors (first three letters, last three, and two mixes) lose no single typo,
+    wherever it falls, in words of five to nine letters."""
+    words = ["yeast", "plants", "kitchen", "mindedly", "raggedly", "elephants"]
+    lexicon = Lexicon()
+    lexicon.add(words)
+    for word in words:
+        for typo in single_edits(word):
+            if max_edits(typo) and typo not in lexicon:
+                assert word in dict(lexicon.near(typo)), (word, typo)
+
+
 @pytest.fixture
 def col(store: Store) -> Collection:
     col = store.create_collection("typos", dim=4)
