@@ -1,7 +1,7 @@
 """Giving a collection's deleted space back to the operating system.
 
 Deleting documents frees their space *for reuse*: SQLite keeps freed pages for later inserts,
-and the graph, which keeps deleted versions as tombstones, rebuilds itself once they outnumber
+and the graph, which keeps deleted versions as tombstones, rebuilds itself once they pass half
 the live documents (``graph_rebuild.py``); so a collection that is deleted from and written to
 again does not grow without end. The files do not shrink by themselves, though (issue 10:
 deleting every document reclaimed nothing until the collection was dropped).

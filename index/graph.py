@@ -2,7 +2,7 @@
 
 Labels are allocated by the document table, one fresh label per written version of a document,
 in increasing order. Deleted or replaced versions are marked deleted and stay in the graph as
-tombstones until the graph is rebuilt, by itself once they outnumber the live documents
+tombstones until the graph is rebuilt, by itself once they pass half the live documents
 (``graph_rebuild.py``) or on request (``compaction.py``): their slots are not reused, see
 :attr:`Graph.reusable`.
 
