@@ -108,7 +108,11 @@ class GraphRebuild(CollectionState):
         with self._write_lock:
             since, next_label = self._docs.state()
         info = self.info
-        graph = Graph.empty(info.dim, info.metric, info.hnsw, self._docs.vector_count())
+        # Room for the tombstones the next rebuild waits for: the graph is not resized (a copy
+        # of it, beside it, while the copy is made) between two rebuilds. Untouched room costs
+        # address space, not memory.
+        room = int(self._docs.vector_count() * (1 + REBUILD_SHARE)) + REBUILD_FROM
+        graph = Graph.empty(info.dim, info.metric, info.hnsw, room)
         for labels, vectors in self._docs.changes_after(-1, before_label=next_label):
             if self._leases.retiring:
                 return None, since
