@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any, cast
 
 import httpcore
@@ -213,18 +213,11 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         local = (local_address, 0) if local_address else None
-        try:
-            # asyncio sets TCP_NODELAY on the connections it opens.
-            _, stream = await asyncio.wait_for(
-                asyncio.get_running_loop().create_connection(_Stream, host, port, local_addr=local),
-                timeout,
-            )
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(str(exc)) from exc
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        _set_options(stream, socket_options)
-        return stream
+        # asyncio sets TCP_NODELAY on the connections it opens.
+        opening = asyncio.get_running_loop().create_connection(
+            _Stream, host, port, local_addr=local
+        )
+        return await _connected(opening, timeout, socket_options)
 
     async def connect_unix_socket(
         self,
@@ -232,19 +225,27 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        try:
-            _, stream = await asyncio.wait_for(
-                asyncio.get_running_loop().create_unix_connection(_Stream, path), timeout
-            )
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(str(exc)) from exc
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        _set_options(stream, socket_options)
-        return stream
+        opening = asyncio.get_running_loop().create_unix_connection(_Stream, path)
+        return await _connected(opening, timeout, socket_options)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+async def _connected(
+    opening: Coroutine[Any, Any, tuple[asyncio.BaseTransport, _Stream]],
+    timeout: float | None,
+    options: Iterable[SocketOption] | None,
+) -> _Stream:
+    """The stream ``opening`` connects, with httpcore's errors for a timeout or a refusal."""
+    try:
+        _, stream = await asyncio.wait_for(opening, timeout)
+    except TimeoutError as exc:
+        raise httpcore.ConnectTimeout(str(exc)) from exc
+    except OSError as exc:
+        raise httpcore.ConnectError(str(exc)) from exc
+    _set_options(stream, options)
+    return stream
 
 
 def _set_options(stream: _Stream, options: Iterable[SocketOption] | None) -> None:
