@@ -83,6 +83,7 @@ class GraphRebuild(CollectionState):
                     self._replay(graph, since)
                     _, next_label = self._docs.state()
                     graph.applied_max_label = max(graph.applied_max_label, next_label - 1)
+                    graph.set_ef(self.info.hnsw.ef_search)  # as configured meanwhile, if it was
                     tombstones = self._graph.deleted
                     with self._graph_lock.writing():
                         self._graph = graph
