@@ -197,14 +197,9 @@ class VectorSearch(CollectionState):
             # Nearest passages, as documents (fewer than ``candidates`` when some are one
             # document's: then the matches among them may fall short, and the paths below run).
             candidates = min(graph.live, max(int(k / selectivity * 3) + 10, 40))
-            try:
-                labels, distances = graph.knn(query, candidates)
-            except RuntimeError:
-                pass
-            else:
-                owners, nearest = labels[0], distances[0]
-                if self._docs.split:
-                    owners, nearest = best_per_document(self._docs.owners(owners), nearest)
+            found = self._nearest_documents(query, candidates)
+            if found is not None:
+                owners, nearest = found
                 keep = [i for i, label in enumerate(owners.tolist()) if label in allowed][:k]
                 if len(keep) == k:
                     return owners[None, keep], nearest[None, keep], None
@@ -224,6 +219,22 @@ class VectorSearch(CollectionState):
         except RuntimeError:
             return (*self._exact_in_memory(query, k, passages, owners), None)
         return labels, distances, None
+
+    def _nearest_documents(
+        self, query: np.ndarray, candidates: int
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The unfiltered HNSW neighbours ``(documents, distances)`` of one query, among its
+        ``candidates`` nearest graph labels (a document as near as its nearest passage, so
+        fewer when several are one document's), for a filter to keep those that match; ``None``
+        when HNSW yields fewer than ``candidates``."""
+        try:
+            labels, distances = self._graph.knn(query, candidates)
+        except RuntimeError:
+            return None
+        owners, nearest = labels[0], distances[0]
+        if self._docs.split:
+            owners, nearest = best_per_document(self._docs.owners(owners), nearest)
+        return owners, nearest
 
     def _exact_in_memory(
         self, queries: np.ndarray, k: int, labels: np.ndarray, owners: np.ndarray
@@ -256,25 +267,19 @@ class VectorSearch(CollectionState):
         """The path of filters ``field_index.py`` cannot answer exactly: SQLite's matches."""
         graph = self._graph
         candidates = min(graph.live, max(4 * k, 40))
-        if candidates:
-            try:
-                labels, distances = graph.knn(query, candidates)
-            except RuntimeError:
-                pass
-            else:
-                owners, nearest = labels[0], distances[0]
-                if self._docs.split:
-                    owners, nearest = best_per_document(self._docs.owners(owners), nearest)
-                matches = compile_predicate(where)
-                rows = self._docs.by_labels(owners.tolist())
-                keep = [
-                    i
-                    for i, label in enumerate(owners.tolist())
-                    if label in rows and matches(rows[label].metadata)
-                ]
-                if len(keep) >= k or candidates == graph.live:
-                    keep = keep[:k]
-                    return owners[None, keep], nearest[None, keep], rows
+        found = self._nearest_documents(query, candidates) if candidates else None
+        if found is not None:
+            owners, nearest = found
+            matches = compile_predicate(where)
+            rows = self._docs.by_labels(owners.tolist())
+            keep = [
+                i
+                for i, label in enumerate(owners.tolist())
+                if label in rows and matches(rows[label].metadata)
+            ]
+            if len(keep) >= k or candidates == graph.live:
+                keep = keep[:k]
+                return owners[None, keep], nearest[None, keep], rows
         allowed = self._docs.matching_labels(where, graph.applied_max_label)
         k = min(k, len(allowed))
         if len(allowed) <= BRUTE_FORCE_MAX:

@@ -29,31 +29,32 @@ JOIN = "import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); pri
 def test_a_driver_without_the_token_is_refused(
     ray_cluster: RayCluster, auth: dict[str, str], tmp_path
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env.update(auth, HOME=str(tmp_path))  # no ~/.ray/auth_token to fall back on
-    done = subprocess.run(
-        [sys.executable, "-c", JOIN, ray_cluster.address],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _join(ray_cluster, auth, tmp_path)
     assert "joined" not in done.stdout
     assert done.returncode != 0
     assert "auth" in done.stderr.lower(), done.stderr[-2000:]
 
 
 def test_the_token_lets_a_driver_in(ray_cluster: RayCluster, tmp_path) -> None:
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": ray_cluster.token}
+    done = _join(ray_cluster, auth, tmp_path)
+    assert "joined" in done.stdout, done.stderr[-2000:]
+
+
+def _join(
+    ray_cluster: RayCluster, auth: dict[str, str], home: Path
+) -> subprocess.CompletedProcess[str]:
+    """A driver process joining the cluster with only ``auth`` of Ray's settings, and a home
+    with no ``~/.ray/auth_token`` to fall back on."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=ray_cluster.token, HOME=str(tmp_path))
-    done = subprocess.run(
+    env.update(auth, HOME=str(home))
+    return subprocess.run(
         [sys.executable, "-c", JOIN, ray_cluster.address],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert "joined" in done.stdout, done.stderr[-2000:]
 
 
 def _listeners() -> list[str]:

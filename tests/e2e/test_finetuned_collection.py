@@ -15,17 +15,31 @@ def embed(api: Search, model: str, texts: list[str]) -> np.ndarray:
     return np.asarray([d["embedding"] for d in body["data"]], dtype=np.float32)
 
 
-def test_a_collection_on_a_fine_tuned_model(start_server) -> None:
-    server = start_server()
-    with OpenAI(base_url=server.v1, api_key="unused", max_retries=0) as sdk:
+def fine_tuned_model(v1: str) -> str:
+    """A local adapter trained on the SciFact fixture through the official SDK: its model id."""
+    with OpenAI(base_url=v1, api_key="unused", max_retries=0) as sdk:
         train = sdk.files.create(file=("train.jsonl", training_file()), purpose="fine-tune")
         job = sdk.fine_tuning.jobs.create(
             model=BASE, training_file=train.id, seed=3, hyperparameters={"n_epochs": 3}
         )
         job = wait_for(sdk, job.id, {"succeeded", "failed", "cancelled"})
     assert job.status == "succeeded", job.error
-    model = job.fine_tuned_model
-    assert model is not None
+    assert job.fine_tuned_model is not None
+    return job.fine_tuned_model
+
+
+def stored_vectors(api: Search, name: str, ids: list[str]) -> np.ndarray:
+    return np.asarray(
+        [
+            api.ok("GET", f"/collections/{name}/documents/{i}", include="vector")["vector"]
+            for i in ids
+        ]
+    )
+
+
+def test_a_collection_on_a_fine_tuned_model(start_server) -> None:
+    server = start_server()
+    model = fine_tuned_model(server.v1)
 
     corpus, queries = load_fixture()
     ids = sorted(corpus)[:60]
@@ -35,12 +49,7 @@ def test_a_collection_on_a_fine_tuned_model(start_server) -> None:
     api.upsert("tuned", [{"id": i, "text": corpus[i]} for i in ids])
 
     # Documents are stored with the base model's vectors...
-    stored = np.asarray(
-        [
-            api.ok("GET", f"/collections/tuned/documents/{i}", include="vector")["vector"]
-            for i in ids
-        ]
-    )
+    stored = stored_vectors(api, "tuned", ids)
     np.testing.assert_allclose(stored, embed(api, BASE, [corpus[i] for i in ids]), atol=1e-5)
 
     # ...and queries with the adapter, which really changes them.
