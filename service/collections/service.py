@@ -383,9 +383,9 @@ class CollectionService:
         limit = model.max_input_tokens
         suspects: list[int] = []
         if limit is not None:
-            # A token covers at least one UTF-8 byte (plus one leading marker), so only a text
-            # with more bytes than the limit can exceed it; queries skip a second tokenisation.
-            suspects = [i for i, t in enumerate(texts) if len(t.encode("utf-8")) + 1 > limit]
+            # Only a text that may not fit needs tokenising (``fits``); queries skip a second
+            # tokenisation.
+            suspects = [i for i, t in enumerate(texts) if not fits(t, limit)]
         counts = None
         if suspects:  # long texts: tokenising thousands of them would stall the event loop
             long_texts = [texts[i] for i in suspects]
